@@ -1,0 +1,50 @@
+# Two entry points for a newcomer on a fresh Debian/Ubuntu machine:
+#   make demo   the whole job end to end on a built-in synthetic corpus
+#   make test   the test suite (what CI runs)
+# Each installs what it needs: Debian packages when missing, a virtualenv in .venv.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; a plain `torch` from PyPI pulls a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+APT_PACKAGES := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng
+DEMO_DIR ?= demo
+DEMO_EPOCHS ?= 12
+
+.PHONY: demo test lint sysdeps venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+sysdeps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  command -v apt-get >/dev/null || { echo "please install: $$missing (Debian package names)"; exit 1; }; \
+	  sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  echo "installing Debian packages: $$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: sysdeps venv lint
+	$(PY) -m pytest -q
+
+demo: sysdeps venv
+	$(VENV)/bin/edgefusion make-corpus $(DEMO_DIR)/corpus
+	$(VENV)/bin/edgefusion train $(DEMO_DIR)/corpus --out $(DEMO_DIR)/model.pt --epochs $(DEMO_EPOCHS) --val-actors 1005,1006 --cache-dir $(DEMO_DIR)/cache
+	$(VENV)/bin/edgefusion eval $(DEMO_DIR)/model.pt $(DEMO_DIR)/corpus --actors 1005,1006 --plot $(DEMO_DIR)/confusion.png --json $(DEMO_DIR)/eval.json --cache-dir $(DEMO_DIR)/cache
+	$(VENV)/bin/edgefusion info $(DEMO_DIR)/model.pt
+	@echo "demo done: artifacts in $(DEMO_DIR)/"
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .ruff_cache

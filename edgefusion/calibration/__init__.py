@@ -1,0 +1,1 @@
+"""INT8 calibration and quantization (a later issue)."""

@@ -1,0 +1,107 @@
+"""Settings saved inside every artifact.
+
+``ModelConfig`` holds every hyper-parameter of the network, its signal front end and its
+input contract; a checkpoint stores it as a plain dict, so a model can be rebuilt from the
+file alone. ``TrainConfig`` is the training recipe; its defaults are the recipe that
+``edgefusion train DATA --out m.pt`` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgefusion.errors import CheckpointError
+from edgefusion.labels import NUM_CLASSES
+
+# Audio front end: 16 kHz mono PCM, 25 ms Hann window, 10 ms hop, 64 mel bands.
+SAMPLE_RATE = 16_000
+N_FFT = 400
+HOP_LENGTH = 160
+N_MELS = 64
+F_MIN = 50.0
+F_MAX = 8_000.0
+TOP_DB = 80.0
+WINDOW_SECONDS = 2.0
+
+# Video: the last T face crops, square, BGR uint8 as OpenCV gives them.
+FRAME_SIZE = 112
+FRAMES = 4
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # contract
+    num_classes: int = NUM_CLASSES
+    sample_rate: int = SAMPLE_RATE
+    window_seconds: float = WINDOW_SECONDS
+    frames: int = FRAMES
+    frame_size: int = FRAME_SIZE
+    # log-mel front end
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    f_min: float = F_MIN
+    f_max: float = F_MAX
+    top_db: float = TOP_DB
+    # shared encoder: stem width, then (out_channels, stride) per inverted-residual block
+    stem_channels: int = 32
+    blocks: tuple[tuple[int, int], ...] = (
+        (48, 2), (48, 1), (96, 2), (96, 1), (160, 2), (160, 1),
+    )
+    expansion: int = 4
+    embed_dim: int = 128
+    # fusion
+    heads: int = 4
+    dropout: float = 0.2
+    # training-time augmentation inside the network (inactive in eval and export)
+    spec_time_masks: int = 2
+    spec_time_width: int = 20
+    spec_freq_masks: int = 2
+    spec_freq_width: int = 8
+
+    @property
+    def window_samples(self) -> int:
+        return round(self.window_seconds * self.sample_rate)
+
+    @property
+    def spec_frames(self) -> int:
+        """Log-mel frames per window (no centre padding)."""
+        return 1 + (self.window_samples - self.n_fft) // self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["blocks"] = [list(b) for b in self.blocks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CheckpointError(f"{source}: unknown model settings {', '.join(unknown)}")
+        d = dict(d)
+        if "blocks" in d:
+            d["blocks"] = tuple((int(c), int(s)) for c, s in d["blocks"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 3
+    label_smoothing: float = 0.1
+    seed: int = 0
+    # probability that a sample with both modalities loses one of them (each half the time)
+    modality_dropout: float = 0.3
+    # weight of the per-modality heads' losses next to the fused loss
+    aux_weight: float = 0.5
+    val_actors: tuple[str, ...] = field(default_factory=tuple)
+    val_fraction: float = 0.2
+    # scoring whole clips: windows every hop_seconds, probabilities averaged
+    eval_hop_seconds: float = 0.5
+    workers: int = 0

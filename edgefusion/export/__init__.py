@@ -1,0 +1,1 @@
+"""torch -> ONNX export, simplification and graph checks (a later issue)."""

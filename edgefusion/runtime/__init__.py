@@ -1,0 +1,1 @@
+"""Runners, sources, face tracking and the streaming pipeline (a later issue)."""
