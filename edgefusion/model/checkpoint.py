@@ -1,0 +1,84 @@
+"""Checkpoints: weights plus everything needed to rebuild the model from the file alone.
+
+A checkpoint is a plain dict of tensors and primitives, so it loads with
+``torch.load(..., weights_only=True)``: a file that carries pickled code is refused.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgefusion import __version__
+from edgefusion.config import ModelConfig
+from edgefusion.errors import CheckpointError, located
+from edgefusion.labels import CLASSES
+from edgefusion.model.network import EmotionNet
+
+FORMAT = "edgefusion-checkpoint"
+FORMAT_VERSION = 1
+MODEL_NAME = "EmotionNet"
+
+
+def save_checkpoint(path: str | Path, model: EmotionNet, extra: dict[str, Any] | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": MODEL_NAME,
+        "edgefusion_version": __version__,
+        "classes": list(CLASSES),
+        "config": model.cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's dict, validated; one-line ``CheckpointError`` for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(located(path, "no such file" if not path.exists() else "not a file"))
+    if path.stat().st_size == 0:
+        raise CheckpointError(located(path, "empty file, not a checkpoint"))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(located(path, f"refused: it holds pickled objects beyond plain weights, which are never loaded ({str(err).splitlines()[0]})")) from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as err:
+        raise CheckpointError(located(path, f"not a PyTorch checkpoint ({str(err).splitlines()[0]})")) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(located(path, "not an edgefusion checkpoint"))
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(located(
+            path, f"checkpoint format version {version}, this edgefusion {__version__} reads version {FORMAT_VERSION}; retrain it with this version"
+        ))
+    if payload.get("model") != MODEL_NAME:
+        raise CheckpointError(located(path, f"checkpoint of model '{payload.get('model')}', expected '{MODEL_NAME}'"))
+    if list(payload.get("classes", [])) != list(CLASSES):
+        raise CheckpointError(located(path, f"classes {payload.get('classes')} differ from {list(CLASSES)}"))
+    return payload
+
+
+def load_checkpoint(path: str | Path) -> tuple[EmotionNet, dict[str, Any]]:
+    """(model in eval mode, the checkpoint dict without its weights)."""
+    payload = read_checkpoint(path)
+    cfg = ModelConfig.from_dict(payload["config"], source=str(path))
+    model = EmotionNet(cfg)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(located(path, f"weights do not fit the model its config describes ({first})")) from None
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.eval(), meta
