@@ -50,6 +50,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(located(path, "no such file" if not path.exists() else "not a file"))
     if path.stat().st_size == 0:
         raise CheckpointError(located(path, "empty file, not a checkpoint"))
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since 1.6
+        raise CheckpointError(located(path, "not a PyTorch checkpoint (not a torch.save zip archive)"))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
