@@ -48,7 +48,12 @@ class ModelConfig:
     # shared encoder: stem width, then (out_channels, stride) per inverted-residual block
     stem_channels: int = 32
     blocks: tuple[tuple[int, int], ...] = (
-        (48, 2), (48, 1), (96, 2), (96, 1), (160, 2), (160, 1),
+        (48, 2),
+        (48, 1),
+        (96, 2),
+        (96, 1),
+        (160, 2),
+        (160, 1),
     )
     expansion: int = 4
     embed_dim: int = 128

@@ -18,8 +18,14 @@ class Scores:
     confusion: list[list[int]]  # rows: true class, columns: predicted class
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "accuracy": self.accuracy, "macro_f1": self.macro_f1,
-                "recall": self.recall, "confusion": self.confusion, "classes": list(CLASSES)}
+        return {
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "recall": self.recall,
+            "confusion": self.confusion,
+            "classes": list(CLASSES),
+        }
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, k: int = len(CLASSES)) -> np.ndarray:

@@ -70,7 +70,9 @@ def test_plain_state_dict_is_not_an_edgefusion_checkpoint(tmp_path: Path) -> Non
     expect_one_line(path, "not an edgefusion checkpoint")
 
 
-@pytest.mark.parametrize(("content", "fragment"), [(b"", "empty file"), (b"\x00garbage" * 100, "not a PyTorch checkpoint")])
+@pytest.mark.parametrize(
+    ("content", "fragment"), [(b"", "empty file"), (b"\x00garbage" * 100, "not a PyTorch checkpoint")]
+)
 def test_not_a_checkpoint(tmp_path: Path, content: bytes, fragment: str) -> None:
     path = tmp_path / "bad.pt"
     path.write_bytes(content)

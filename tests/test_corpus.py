@@ -54,8 +54,12 @@ def test_ravdess_layout_pairs_modalities_and_drops_calm(tmp_path: Path) -> None:
     for actor in (1, 2):
         for emotion in ("01", "02", "03", "04", "05", "06", "07", "08"):
             write_wav(root / f"Actor_{actor:02d}" / f"{ravdess_name('03', emotion, actor)}.wav", tone(1.0, 300))
-        write_video(root / f"Actor_{actor:02d}" / f"{ravdess_name('01', '05', actor)}.mp4")  # audio-video of the angry clip
-        write_video(root / f"Actor_{actor:02d}" / f"{ravdess_name('02', '04', actor, rep='02')}.mp4")  # video-only, no audio twin
+        write_video(
+            root / f"Actor_{actor:02d}" / f"{ravdess_name('01', '05', actor)}.mp4"
+        )  # audio-video of the angry clip
+        write_video(
+            root / f"Actor_{actor:02d}" / f"{ravdess_name('02', '04', actor, rep='02')}.mp4"
+        )  # video-only, no audio twin
     (root / "Actor_01" / "notes.txt").write_text("not media; ignored")
     clips = scan_corpus(root)
     codes = sorted(c.label_code for c in clips if c.actor == "01")
@@ -85,9 +89,15 @@ def test_real_ravdess_speech() -> None:
         (lambda root: root.mkdir(), "folder is empty"),
         (lambda root: (root.mkdir(), (root / "x.wav").write_bytes(b"")), "no CREMA-D"),
         (lambda root: (root / "AudioWAV").mkdir(parents=True), "no recognizable clips"),
-        (lambda root: write_wav(root / "AudioWAV" / "1001_DFA_XYZ_XX.wav", tone(0.5, 300)), "unknown emotion code 'XYZ'"),
+        (
+            lambda root: write_wav(root / "AudioWAV" / "1001_DFA_XYZ_XX.wav", tone(0.5, 300)),
+            "unknown emotion code 'XYZ'",
+        ),
         (lambda root: write_wav(root / "AudioWAV" / "hello.wav", tone(0.5, 300)), "not a CREMA-D file name"),
-        (lambda root: write_wav(root / "Actor_01" / "03-01-09-01-01-01-01.wav", tone(0.5, 300)), "unknown RAVDESS emotion code '09'"),
+        (
+            lambda root: write_wav(root / "Actor_01" / "03-01-09-01-01-01-01.wav", tone(0.5, 300)),
+            "unknown RAVDESS emotion code '09'",
+        ),
         (lambda root: write_wav(root / "Actor_01" / "take1.wav", tone(0.5, 300)), "not a RAVDESS file name"),
     ],
 )

@@ -17,9 +17,19 @@ TOLERANCE_DB = 1e-3
 
 def reference(y: np.ndarray) -> np.ndarray:
     power = librosa.feature.melspectrogram(
-        y=y.astype(np.float64), sr=CFG.sample_rate, n_fft=CFG.n_fft, hop_length=CFG.hop_length,
-        win_length=CFG.n_fft, window="hann", center=False, power=2.0,
-        n_mels=CFG.n_mels, fmin=CFG.f_min, fmax=CFG.f_max, htk=False, norm="slaney",
+        y=y.astype(np.float64),
+        sr=CFG.sample_rate,
+        n_fft=CFG.n_fft,
+        hop_length=CFG.hop_length,
+        win_length=CFG.n_fft,
+        window="hann",
+        center=False,
+        power=2.0,
+        n_mels=CFG.n_mels,
+        fmin=CFG.f_min,
+        fmax=CFG.f_max,
+        htk=False,
+        norm="slaney",
     )
     return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=CFG.top_db)
 

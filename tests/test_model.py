@@ -50,7 +50,7 @@ def test_one_trunk_encodes_both_modalities() -> None:
     audio, video, _ = inputs(2)
     for present, name in ((torch.tensor([[1.0, 0.0]] * 2), "audio"), (torch.tensor([[0.0, 1.0]] * 2), "video")):
         model.zero_grad()
-        logits, audio_logits, video_logits = model(audio, video, present)
+        _, audio_logits, video_logits = model(audio, video, present)
         (audio_logits if name == "audio" else video_logits).sum().backward()
         grads = [p.grad for p in trunk]
         assert all(g is not None and g.abs().sum() > 0 for g in grads), f"{name} loss did not reach the shared trunk"

@@ -91,7 +91,9 @@ def _scan_cremad(root: Path) -> list[Clip]:
         path = audio.get(stem) or video[stem]
         m = CREMAD_NAME.match(stem)
         if not m:
-            raise DataError(located(path, "not a CREMA-D file name (expected ACTOR_SENTENCE_EMOTION_LEVEL, e.g. 1001_DFA_ANG_XX)"))
+            raise DataError(
+                located(path, "not a CREMA-D file name (expected ACTOR_SENTENCE_EMOTION_LEVEL, e.g. 1001_DFA_ANG_XX)")
+            )
         actor, _sentence, emotion, _level = m.groups()
         if emotion not in CREMAD_CODES:
             raise DataError(located(path, f"unknown emotion code '{emotion}' (expected one of {', '.join(CLASSES)})"))
@@ -106,7 +108,9 @@ def _scan_ravdess(root: Path, calm_as_neutral: bool) -> list[Clip]:
         for path in _media_files(actor_dir, AUDIO_EXTS | VIDEO_EXTS):
             m = RAVDESS_NAME.match(path.stem)
             if not m:
-                raise DataError(located(path, "not a RAVDESS file name (expected MM-VV-EE-II-SS-RR-AA, e.g. 03-01-05-01-02-01-01)"))
+                raise DataError(
+                    located(path, "not a RAVDESS file name (expected MM-VV-EE-II-SS-RR-AA, e.g. 03-01-05-01-02-01-01)")
+                )
             modality, *utterance = m.groups()
             emotion = utterance[1]
             if emotion not in RAVDESS_EMOTIONS:

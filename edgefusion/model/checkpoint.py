@@ -55,16 +55,20 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(located(path, f"refused: it holds pickled objects beyond plain weights, which are never loaded ({str(err).splitlines()[0]})")) from None
+        reason = str(err).splitlines()[0]
+        problem = f"refused: it holds pickled objects beyond plain weights, which are never loaded ({reason})"
+        raise CheckpointError(located(path, problem)) from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as err:
         raise CheckpointError(located(path, f"not a PyTorch checkpoint ({str(err).splitlines()[0]})")) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(located(path, "not an edgefusion checkpoint"))
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(located(
-            path, f"checkpoint format version {version}, this edgefusion {__version__} reads version {FORMAT_VERSION}; retrain it with this version"
-        ))
+        problem = (
+            f"checkpoint format version {version}, this edgefusion {__version__} reads version {FORMAT_VERSION}; "
+            "retrain it with this version"
+        )
+        raise CheckpointError(located(path, problem))
     if payload.get("model") != MODEL_NAME:
         raise CheckpointError(located(path, f"checkpoint of model '{payload.get('model')}', expected '{MODEL_NAME}'"))
     if list(payload.get("classes", [])) != list(CLASSES):

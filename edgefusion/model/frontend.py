@@ -72,8 +72,14 @@ class LogMel(nn.Module):
     """
 
     def __init__(
-        self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int,
-        f_min: float, f_max: float, top_db: float,
+        self,
+        sample_rate: int,
+        n_fft: int,
+        hop_length: int,
+        n_mels: int,
+        f_min: float,
+        f_max: float,
+        top_db: float,
     ) -> None:
         super().__init__()
         self.hop_length = hop_length

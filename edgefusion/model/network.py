@@ -165,7 +165,9 @@ class EmotionNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.logmel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.f_min, cfg.f_max, cfg.top_db)
-        self.spec_augment = SpecAugment(cfg.spec_time_masks, cfg.spec_time_width, cfg.spec_freq_masks, cfg.spec_freq_width)
+        self.spec_augment = SpecAugment(
+            cfg.spec_time_masks, cfg.spec_time_width, cfg.spec_freq_masks, cfg.spec_freq_width
+        )
         self.encoder = SharedEncoder(cfg)
         self.fusion = AttentionFusion(cfg.embed_dim, cfg.heads, cfg.frames, cfg.dropout)
         self.head = self._head(cfg)
@@ -174,7 +176,9 @@ class EmotionNet(nn.Module):
 
     @staticmethod
     def _head(cfg: ModelConfig) -> nn.Sequential:
-        return nn.Sequential(nn.LayerNorm(cfg.embed_dim), nn.Dropout(cfg.dropout), nn.Linear(cfg.embed_dim, cfg.num_classes))
+        return nn.Sequential(
+            nn.LayerNorm(cfg.embed_dim), nn.Dropout(cfg.dropout), nn.Linear(cfg.embed_dim, cfg.num_classes)
+        )
 
     def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
         """float32 PCM [B, S] -> standardised log-mel image [B, 1, frame_size, frame_size]."""
@@ -195,7 +199,9 @@ class EmotionNet(nn.Module):
         self, audio: torch.Tensor, video: torch.Tensor | None, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, t, d = audio.shape[0], self.cfg.frames, self.cfg.embed_dim
-        audio_emb, video_emb = self.encoder.encode(self.spectrogram(audio), None if video is None else self.faces(video))
+        audio_emb, video_emb = self.encoder.encode(
+            self.spectrogram(audio), None if video is None else self.faces(video)
+        )
         if video_emb is None:
             video_tokens = audio_emb.new_zeros(b, t, d)
             present = present * present.new_tensor([1.0, 0.0])

@@ -20,13 +20,34 @@ def contract(cfg: ModelConfig, batch: int | str = "B") -> list[dict[str, Any]]:
     t, s = cfg.frames, cfg.frame_size
     k = len(CLASSES)
     return [
-        {"name": "audio", "io": "in", "dtype": "float32", "shape": [batch, cfg.window_samples],
-         "meaning": f"mono PCM at {cfg.sample_rate} Hz in [-1, 1], {cfg.window_seconds:g} s"},
-        {"name": "video", "io": "in", "dtype": "uint8", "shape": [batch, t, s, s, 3],
-         "meaning": f"the last {t} face crops, BGR"},
-        {"name": "present", "io": "in", "dtype": "float32", "shape": [batch, 2],
-         "meaning": "1 where audio, video is live; 0 masks it out"},
-        {"name": "logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "fused scores, " + " ".join(CLASSES)},
+        {
+            "name": "audio",
+            "io": "in",
+            "dtype": "float32",
+            "shape": [batch, cfg.window_samples],
+            "meaning": f"mono PCM at {cfg.sample_rate} Hz in [-1, 1], {cfg.window_seconds:g} s",
+        },
+        {
+            "name": "video",
+            "io": "in",
+            "dtype": "uint8",
+            "shape": [batch, t, s, s, 3],
+            "meaning": f"the last {t} face crops, BGR",
+        },
+        {
+            "name": "present",
+            "io": "in",
+            "dtype": "float32",
+            "shape": [batch, 2],
+            "meaning": "1 where audio, video is live; 0 masks it out",
+        },
+        {
+            "name": "logits",
+            "io": "out",
+            "dtype": "float32",
+            "shape": [batch, k],
+            "meaning": "fused scores, " + " ".join(CLASSES),
+        },
         {"name": "audio_logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "audio alone"},
         {"name": "video_logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "video alone"},
     ]

@@ -1,0 +1,3 @@
+from edgefusion.cli import main
+
+main()

@@ -1,0 +1,182 @@
+"""What each CLI verb does, kept apart from argument parsing so it can be called and tested."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from edgefusion.config import ModelConfig, TrainConfig
+from edgefusion.data.corpus import Clip, corpus_summary, scan_corpus
+from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
+from edgefusion.data.store import ClipStore
+from edgefusion.errors import EdgefusionError
+from edgefusion.labels import CLASSES
+from edgefusion.metrics import Scores
+
+
+def load_clips(data: Path, actors: str | None, calm_as_neutral: bool) -> list[Clip]:
+    clips = scan_corpus(data, calm_as_neutral=calm_as_neutral)
+    wanted = parse_actors(actors)
+    return select_actors(clips, wanted, str(data)) if wanted else clips
+
+
+def run_train(
+    data: Path,
+    out_path: Path,
+    epochs: int | None,
+    seed: int,
+    actors: str | None,
+    val_actors: str | None,
+    val_fraction: float | None,
+    batch_size: int | None,
+    lr: float | None,
+    calm_as_neutral: bool,
+    cache_dir: Path | None,
+    err: Console,
+    out: Console,
+) -> None:
+    from edgefusion.train import train
+
+    tcfg = TrainConfig(seed=seed)
+    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "val_fraction": val_fraction}
+    for name, value in overrides.items():
+        if value is not None:
+            if name != "val_fraction" and value <= 0:
+                raise EdgefusionError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            tcfg = replace(tcfg, **{name: value})
+    clips = load_clips(data, actors, calm_as_neutral)
+    train_clips, val_clips = split_by_actor(clips, parse_actors(val_actors), tcfg.val_fraction, seed, str(data))
+    cfg = ModelConfig()
+    result = train(train_clips, val_clips, out_path, cfg, tcfg, ClipStore(cfg, cache_dir), err, str(data))
+    out.print(
+        f"wrote {result.checkpoint} (best epoch {result.best_epoch}, {result.seconds:.0f} s) and {result.summary_path}"
+    )
+    if result.val:
+        f = result.val["fused"]
+        out.print(
+            f"validation actors {', '.join(sorted({c.actor for c in val_clips}))}: "
+            f"accuracy {f['accuracy']:.1%}, macro-F1 {f['macro_f1']:.3f}"
+        )
+
+
+def run_eval(
+    model_path: Path,
+    data: Path,
+    actors: str | None,
+    json_path: Path | None,
+    plot: Path | None,
+    hop: float,
+    calm_as_neutral: bool,
+    cache_dir: Path | None,
+    err: Console,
+    out: Console,
+) -> None:
+    from rich.progress import Progress
+
+    from edgefusion.evaluate import plot_confusion, predict_clips
+    from edgefusion.model.checkpoint import load_checkpoint
+
+    if hop <= 0:
+        raise EdgefusionError(f"--hop must be positive, got {hop}")
+    for target in (json_path, plot):
+        if target is not None and not target.parent.is_dir():
+            raise EdgefusionError(f"{target}: folder {target.parent} does not exist")
+    model, _meta = load_checkpoint(model_path)
+    clips = load_clips(data, actors, calm_as_neutral)
+    err.print(corpus_summary(clips))
+    store = ClipStore(model.cfg, cache_dir)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("scoring clips", total=len(clips))
+        preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
+    scores = preds.scores()
+    for name, s in scores.items():
+        print_scores(out, name, s)
+    if json_path is not None:
+        report = {
+            "model": str(model_path),
+            "data": str(data),
+            "actors": sorted({c.actor for c in clips}),
+            "hop_seconds": hop,
+            "scoring": "window probabilities averaged over the clip",
+            **{k: s.to_dict() for k, s in scores.items()},
+        }
+        json_path.write_text(json.dumps(report, indent=2))
+        out.print(f"wrote {json_path}")
+    if plot is not None:
+        plot_confusion(scores, plot, f"{model_path.name} on {data.name}")
+        out.print(f"wrote {plot}")
+
+
+def print_scores(out: Console, name: str, s: Scores) -> None:
+    table = Table(
+        title=f"{name}: {s.n} clips, accuracy {s.accuracy:.1%}, macro-F1 {s.macro_f1:.3f}", title_justify="left"
+    )
+    table.add_column("true \\ predicted")
+    for c in CLASSES:
+        table.add_column(c, justify="right")
+    table.add_column("recall", justify="right")
+    for code, row in zip(CLASSES, s.confusion, strict=True):
+        recall = s.recall.get(code)
+        table.add_row(code, *(str(v) for v in row), "-" if recall is None else f"{recall:.0%}")
+    out.print(table)
+
+
+def run_info(model_path: Path, out: Console) -> None:
+    from edgefusion.model.checkpoint import load_checkpoint
+    from edgefusion.model.summary import contract, count_macs
+
+    model, meta = load_checkpoint(model_path)
+    cfg = model.cfg
+    params = sum(p.numel() for p in model.parameters())
+    shared = sum(p.numel() for p in model.encoder.trunk.parameters())
+    macs = count_macs(model)
+    table = Table(
+        title=f"{model_path} (edgefusion {meta.get('edgefusion_version')}, format {meta['format_version']})",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column()
+    table.add_column()
+    table.add_row("parameters", f"{params:,} ({shared:,} in the shared trunk)")
+    table.add_row("size (float32 weights)", f"{params * 4 / 1e6:.2f} MB")
+    table.add_row("file size", f"{model_path.stat().st_size / 1e6:.2f} MB")
+    for name, value in macs.items():
+        table.add_row(f"MACs {name}", f"{value / 1e6:.1f} M")
+    table.add_row("classes", ", ".join(meta["classes"]))
+    train_meta = meta.get("extra", {}).get("train")
+    if train_meta:
+        table.add_row(
+            "trained on",
+            f"{train_meta.get('data')} actors {','.join(train_meta.get('train_actors', []))} "
+            f"(best epoch {train_meta.get('best_epoch')})",
+        )
+    out.print(table)
+    io = Table(title="input contract", title_justify="left")
+    for col in ("tensor", "dtype", "shape", "meaning"):
+        io.add_column(col)
+    for row in contract(cfg):
+        io.add_row(row["name"], row["dtype"], str(row["shape"]), row["meaning"])
+    out.print(io)
+    out.print("config: " + json.dumps(cfg.to_dict()))
+
+
+def run_make_corpus(folder: Path, actors: int, sentences: int, seed: int, video: bool, err: Console) -> None:
+    from rich.progress import Progress
+
+    from edgefusion.data.synthetic import make_corpus
+
+    with Progress(console=err) as bar:
+        task = bar.add_task("writing synthetic clips", total=None)
+        summary = make_corpus(
+            folder,
+            actors=actors,
+            sentences=sentences,
+            seed=seed,
+            video=video,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    err.print(f"wrote {summary}")

@@ -1,0 +1,150 @@
+"""Scoring whole clips.
+
+A clip is cut into windows every ``hop`` seconds (one zero-padded window when it is shorter
+than a window); the softmax probabilities of its windows are averaged and the clip is
+labelled with the most probable class. Fused scores use every modality the clip has; the
+per-modality heads are scored on the clips that have that modality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgefusion.config import ModelConfig
+from edgefusion.data.corpus import Clip
+from edgefusion.data.store import ClipStore
+from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_starts
+from edgefusion.labels import CLASSES, NUM_CLASSES
+from edgefusion.metrics import Scores, score
+from edgefusion.model.network import EmotionNet
+
+OUTPUTS = ("fused", "audio", "video")
+
+
+@dataclass
+class Batch:
+    audio: torch.Tensor  # float32 [B, S]
+    video: torch.Tensor | None  # uint8 [B, T, H, W, 3]; None when no window has video
+    present: torch.Tensor  # float32 [B, 2]
+
+
+def collate(windows: Sequence[Window], cfg: ModelConfig, force_video: bool = False) -> Batch:
+    """Stack windows into model inputs; absent modalities are zeros with ``present`` 0."""
+    b = len(windows)
+    audio = np.zeros((b, cfg.window_samples), dtype=np.float32)
+    present = np.zeros((b, 2), dtype=np.float32)
+    any_video = force_video or any(w.video is not None for w in windows)
+    video = np.zeros((b, cfg.frames, cfg.frame_size, cfg.frame_size, 3), dtype=np.uint8) if any_video else None
+    for i, w in enumerate(windows):
+        if w.audio is not None:
+            audio[i] = w.audio
+            present[i, 0] = 1.0
+        if w.video is not None and video is not None:
+            video[i] = w.video
+            present[i, 1] = 1.0
+    return Batch(torch.from_numpy(audio), None if video is None else torch.from_numpy(video), torch.from_numpy(present))
+
+
+@dataclass
+class ClipPredictions:
+    labels: np.ndarray  # int [N]
+    probs: dict[str, np.ndarray]  # output name -> float [N, C]
+    has: dict[str, np.ndarray]  # "audio" / "video" -> bool [N]
+
+    def scores(self) -> dict[str, Scores]:
+        out = {"fused": score(self.labels, self.probs["fused"].argmax(1))}
+        for name in ("audio", "video"):
+            mask = self.has[name]
+            if mask.any():
+                out[name] = score(self.labels[mask], self.probs[name][mask].argmax(1))
+        return out
+
+
+@torch.no_grad()
+def predict_clips(
+    model: EmotionNet,
+    clips: Sequence[Clip],
+    store: ClipStore,
+    hop: float = 0.5,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> ClipPredictions:
+    """Clip-level probabilities from every output head (window probabilities averaged)."""
+    cfg = model.cfg
+    was_training = model.training
+    model.eval()
+    sums = {k: np.zeros((len(clips), NUM_CLASSES)) for k in OUTPUTS}
+    counts = np.zeros(len(clips))
+    pending: list[tuple[int, Window]] = []
+
+    def flush() -> None:
+        batch = collate([w for _, w in pending], cfg)
+        outputs = model(batch.audio, batch.video, batch.present)
+        for name, logits in zip(OUTPUTS, outputs, strict=True):
+            p = torch.softmax(logits, dim=-1).numpy()
+            np.add.at(sums[name], [i for i, _ in pending], p)
+        np.add.at(counts, [i for i, _ in pending], 1)
+        pending.clear()
+
+    has_audio = np.zeros(len(clips), dtype=bool)
+    has_video = np.zeros(len(clips), dtype=bool)
+    for i, clip in enumerate(clips):
+        audio, track = store.audio(clip), store.faces(clip)
+        has_audio[i] = audio is not None
+        has_video[i] = track is not None and len(track.crops) > 0
+        for start in scoring_starts(clip_seconds(audio, track, cfg.sample_rate), cfg.window_seconds, hop):
+            pending.append((i, cut_window(audio, track, start, cfg)))
+            if len(pending) >= batch_size:
+                flush()
+        if progress is not None:
+            progress(1)
+    if pending:
+        flush()
+    model.train(was_training)
+    probs = {k: v / np.maximum(counts, 1)[:, None] for k, v in sums.items()}
+    labels = np.array([c.label for c in clips], dtype=np.int64)
+    return ClipPredictions(labels, probs, {"audio": has_audio, "video": has_video})
+
+
+def plot_confusion(scores: dict[str, Scores], path: str | Path, title: str = "") -> Path:
+    """One confusion-matrix panel (row-normalised, counts annotated) per scored output."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(scores)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        cm = np.array(scores[name].confusion, dtype=float)
+        rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        for r in range(len(CLASSES)):
+            for c in range(len(CLASSES)):
+                ax.text(
+                    c,
+                    r,
+                    int(cm[r, c]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if rows[r, c] > 0.5 else "black",
+                )
+        ax.set_xticks(range(len(CLASSES)), CLASSES)
+        ax.set_yticks(range(len(CLASSES)), CLASSES)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        s = scores[name]
+        ax.set_title(f"{name}: acc {s.accuracy:.1%}, macro-F1 {s.macro_f1:.3f}", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,195 @@
+"""The training loop.
+
+Recipe (``TrainConfig`` defaults): AdamW, linear warm-up then cosine decay per step, label
+smoothing, a random window per clip per epoch (time shift), SpecAugment masks inside the
+network, modality dropout (a clip with both modalities loses one now and then, so the model
+also works on audio alone and video alone), auxiliary losses on the per-modality heads. The
+epoch with the best validation macro-F1 is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.nn import functional as F
+
+from edgefusion import __version__
+from edgefusion.config import ModelConfig, TrainConfig
+from edgefusion.data.corpus import Clip, corpus_summary
+from edgefusion.data.store import ClipStore
+from edgefusion.data.windows import Window, random_window
+from edgefusion.evaluate import Batch, collate, predict_clips
+from edgefusion.model.checkpoint import save_checkpoint
+from edgefusion.model.network import EmotionNet
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    summary_path: Path
+    best_epoch: int
+    val: dict[str, Any] | None
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1 over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def drop_modalities(batch: Batch, p: float, rng: np.random.Generator) -> Batch:
+    """With probability ``p``, a sample that has both modalities loses one (each half the time)."""
+    both = (batch.present.sum(1) == 2).numpy()
+    hit = both & (rng.random(len(both)) < p)
+    lose = rng.integers(0, 2, len(both))
+    present = batch.present.clone()
+    for i in np.flatnonzero(hit):
+        present[i, lose[i]] = 0.0
+    return Batch(batch.audio, batch.video, present)
+
+
+def loss_fn(
+    outputs: tuple[torch.Tensor, ...], labels: torch.Tensor, present: torch.Tensor, tcfg: TrainConfig
+) -> torch.Tensor:
+    fused, audio, video = outputs
+    loss = F.cross_entropy(fused, labels, label_smoothing=tcfg.label_smoothing)
+    for logits, mask in ((audio, present[:, 0]), (video, present[:, 1])):
+        if mask.sum() > 0:
+            per = F.cross_entropy(logits, labels, label_smoothing=tcfg.label_smoothing, reduction="none")
+            loss = loss + tcfg.aux_weight * (per * mask).sum() / mask.sum()
+    return loss
+
+
+def train(
+    train_clips: Sequence[Clip],
+    val_clips: Sequence[Clip],
+    out: str | Path,
+    cfg: ModelConfig | None = None,
+    tcfg: TrainConfig | None = None,
+    store: ClipStore | None = None,
+    console: Console | None = None,
+    data_name: str = "",
+) -> TrainResult:
+    """Train on ``train_clips``, select on ``val_clips`` (last epoch when empty), save to ``out``."""
+    cfg, tcfg = cfg or ModelConfig(), tcfg or TrainConfig()
+    console = console or Console(stderr=True)
+    store = store or ClipStore(cfg)
+    out = Path(out)
+    torch.manual_seed(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed)
+    t0 = time.perf_counter()
+
+    console.print(f"train: {corpus_summary(list(train_clips))}")
+    if val_clips:
+        console.print(f"val:   {corpus_summary(list(val_clips))}")
+    with _progress(console) as bar:
+        task = bar.add_task("decoding clips", total=len(train_clips) + len(val_clips), info="")
+        store.preload(list(train_clips) + list(val_clips), lambda n: bar.advance(task, n))
+
+    model = EmotionNet(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_clips) / tcfg.batch_size)
+    total = steps_per_epoch * tcfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps_per_epoch * tcfg.warmup_epochs, total))
+    corpus_has_video = any(c.video is not None for c in train_clips)
+    labels_all = torch.tensor([c.label for c in train_clips])
+
+    best: tuple[float, int, dict[str, Any] | None, dict[str, torch.Tensor]] | None = None
+    history: list[dict[str, float]] = []
+    with _progress(console) as bar:
+        task = bar.add_task("training", total=total, info="")
+        for epoch in range(1, tcfg.epochs + 1):
+            model.train()
+            order = rng.permutation(len(train_clips))
+            losses = []
+            for first in range(0, len(order), tcfg.batch_size):
+                idx = order[first : first + tcfg.batch_size]
+                windows = [_train_window(train_clips[i], store, cfg, rng) for i in idx]
+                batch = drop_modalities(collate(windows, cfg, force_video=corpus_has_video), tcfg.modality_dropout, rng)
+                loss = loss_fn(model(batch.audio, batch.video, batch.present), labels_all[idx], batch.present, tcfg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+                bar.update(task, advance=1, info=f"epoch {epoch}/{tcfg.epochs} loss {np.mean(losses):.3f}")
+            row = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+            val = None
+            if val_clips:
+                val = {
+                    k: s.to_dict()
+                    for k, s in predict_clips(model, val_clips, store, tcfg.eval_hop_seconds).scores().items()
+                }
+                row |= {"val_accuracy": val["fused"]["accuracy"], "val_macro_f1": val["fused"]["macro_f1"]}
+                bar.update(
+                    task,
+                    info=f"epoch {epoch}/{tcfg.epochs} loss {row['loss']:.3f} "
+                    f"val acc {row['val_accuracy']:.1%} F1 {row['val_macro_f1']:.3f}",
+                )
+            history.append(row)
+            metric = row.get("val_macro_f1", float(epoch))
+            if best is None or metric > best[0]:
+                best = (metric, epoch, val, copy.deepcopy(model.state_dict()))
+
+    assert best is not None
+    _, best_epoch, best_val, state = best
+    model.load_state_dict(state)
+    seconds = time.perf_counter() - t0
+    summary = {
+        "edgefusion_version": __version__,
+        "data": data_name,
+        "train_actors": sorted({c.actor for c in train_clips}),
+        "val_actors": sorted({c.actor for c in val_clips}),
+        "train_clips": len(train_clips),
+        "val_clips": len(val_clips),
+        "best_epoch": best_epoch,
+        "val": best_val,
+        "seconds": round(seconds, 1),
+        "train_config": _jsonable(asdict(tcfg)),
+        "model_config": cfg.to_dict(),
+        "history": history,
+    }
+    save_checkpoint(
+        out,
+        model,
+        extra={"train": {k: summary[k] for k in ("data", "train_actors", "val_actors", "best_epoch", "seconds")}},
+    )
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    return TrainResult(out, summary_path, best_epoch, best_val, seconds, history)
+
+
+def _train_window(clip: Clip, store: ClipStore, cfg: ModelConfig, rng: np.random.Generator) -> Window:
+    return random_window(store.audio(clip), store.faces(clip), cfg, rng)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
