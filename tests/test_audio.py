@@ -1,0 +1,164 @@
+"""Audio decoding on real files written with soundfile: formats, downmix, resampling, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edgefusion.data.audio import duration_seconds, fit_length, load_audio
+from edgefusion.errors import DataError
+
+RAVDESS_ACTOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-speech" / "Actor_01"
+SR = 16_000
+
+
+def sines(seconds: float, sr: int, *parts: tuple[float, float]) -> np.ndarray:
+    """Sum of ``amplitude * sin(2 pi f t)`` over ``parts`` of (f, amplitude), float32 [S]."""
+    t = np.arange(round(seconds * sr)) / sr
+    return sum(a * np.sin(2 * np.pi * f * t) for f, a in parts).astype(np.float32)
+
+
+def spectrum(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (Hz) and magnitudes of a Hann-windowed real FFT of ``x``."""
+    mag = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return np.fft.rfftfreq(len(x), 1 / sr), mag
+
+
+def band(freqs: np.ndarray, mag: np.ndarray, f: float, width: float = 5.0) -> float:
+    return float(mag[np.abs(freqs - f) < width].max())
+
+
+def assert_one_line_error(err: pytest.ExceptionInfo[DataError], path: Path, phrase: str) -> None:
+    msg = str(err.value)
+    assert path.name in msg
+    assert phrase in msg
+    assert "\n" not in msg
+
+
+@pytest.fixture
+def stereo_8k(tmp_path: Path) -> Path:
+    """1.5 s, 8 kHz, 2 channels: 440 Hz in both, 1 kHz in opposite phase (cancels in the mean)."""
+    common, differ = sines(1.5, 8000, (440, 0.4)), sines(1.5, 8000, (1000, 0.3))
+    path = tmp_path / "stereo_8k.wav"
+    sf.write(path, np.stack([common + differ, common - differ], axis=1), 8000, subtype="PCM_16")
+    return path
+
+
+def test_stereo_8k_becomes_16k_mono_440(stereo_8k: Path) -> None:
+    y = load_audio(stereo_8k, SR)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) - 24_000) <= 1
+    assert np.abs(y).max() <= 1.0
+    freqs, mag = spectrum(y, SR)
+    assert abs(freqs[mag.argmax()] - 440) < 1.0
+    # the anti-phase 1 kHz component vanishes only if the downmix is the mean of the channels
+    assert band(freqs, mag, 1000) < 1e-3 * band(freqs, mag, 440)
+
+
+def test_downmix_is_channel_mean(stereo_8k: Path) -> None:
+    y = load_audio(stereo_8k, 8000)  # same rate: no resampling, only the downmix
+    channels, _ = sf.read(stereo_8k, dtype="float32")
+    np.testing.assert_allclose(y, channels.mean(axis=1), atol=1e-7)
+
+
+@pytest.mark.parametrize(("suffix", "subtype"), [(".flac", "PCM_16"), (".ogg", "VORBIS")])
+def test_44k1_formats_decode(tmp_path: Path, suffix: str, subtype: str) -> None:
+    path = tmp_path / f"tone{suffix}"
+    sf.write(path, sines(1.0, 44_100, (440, 0.5)), 44_100, subtype=subtype)
+    y = load_audio(path, SR)
+    assert y.dtype == np.float32
+    assert abs(len(y) - SR) <= 2
+    freqs, mag = spectrum(y, SR)
+    assert abs(freqs[mag.argmax()] - 440) < 2.0
+    assert duration_seconds(path) == pytest.approx(1.0, abs=1e-3)
+
+
+def _missing(tmp: Path) -> Path:
+    return tmp / "missing.wav"
+
+
+def _directory(tmp: Path) -> Path:
+    (tmp / "folder.wav").mkdir()
+    return tmp / "folder.wav"
+
+
+def _empty(tmp: Path) -> Path:
+    (tmp / "empty.wav").write_bytes(b"")
+    return tmp / "empty.wav"
+
+
+def _text(tmp: Path) -> Path:
+    (tmp / "notes.wav").write_text("this is not audio\n" * 20)
+    return tmp / "notes.wav"
+
+
+def _truncated(tmp: Path) -> Path:
+    full = tmp / "full.wav"
+    sf.write(full, sines(0.5, SR, (440, 0.5)), SR)
+    (tmp / "truncated.wav").write_bytes(full.read_bytes()[:30])  # header cut before "data"
+    return tmp / "truncated.wav"
+
+
+def _no_frames(tmp: Path) -> Path:
+    sf.write(tmp / "no_frames.wav", np.zeros(0, np.float32), SR)
+    return tmp / "no_frames.wav"
+
+
+def _nan(tmp: Path) -> Path:
+    y = sines(0.5, SR, (440, 0.5))
+    y[100] = np.nan
+    sf.write(tmp / "nan.wav", y, SR, subtype="FLOAT")
+    return tmp / "nan.wav"
+
+
+@pytest.mark.parametrize(
+    ("make", "phrase"),
+    [
+        (_missing, "no such file"),
+        (_directory, "is a directory"),
+        (_empty, "empty file"),
+        (_text, "not a readable audio file: Format not recognised"),
+        (_truncated, "not a readable audio file"),
+        (_no_frames, "contains no audio samples"),
+        (_nan, "non-finite"),
+    ],
+    ids=["missing", "directory", "empty", "text", "truncated", "no-frames", "nan"],
+)
+def test_bad_files_raise_one_line_data_error(tmp_path: Path, make, phrase: str) -> None:
+    path = make(tmp_path)
+    with pytest.raises(DataError) as err:
+        load_audio(path)
+    assert_one_line_error(err, path, phrase)
+
+
+def test_duration_seconds_errors_like_load(tmp_path: Path) -> None:
+    path = _text(tmp_path)
+    with pytest.raises(DataError) as err:
+        duration_seconds(path)
+    assert_one_line_error(err, path, "not a readable audio file")
+
+
+def test_fit_length_crops_and_pads() -> None:
+    x = np.arange(1, 11, dtype=np.float32)  # [10]
+    np.testing.assert_array_equal(fit_length(x, 4), [1, 2, 3, 4])
+    np.testing.assert_array_equal(fit_length(x, 4, offset=3), [4, 5, 6, 7])
+    np.testing.assert_array_equal(fit_length(x, 5, offset=8), [9, 10, 0, 0, 0])
+    np.testing.assert_array_equal(fit_length(x, 3, offset=50), [0, 0, 0])
+    np.testing.assert_array_equal(fit_length(x, 12), [*range(1, 11), 0, 0])
+    assert fit_length(x, 12).dtype == np.float32
+    out = fit_length(x, 4)
+    out[0] = 99
+    assert x[0] == 1  # a copy, never a view of the clip
+
+
+@pytest.mark.skipif(not RAVDESS_ACTOR.is_dir(), reason=f"RAVDESS clips not found at {RAVDESS_ACTOR}")
+def test_real_ravdess_clip_matches_soundfile() -> None:
+    path = sorted(RAVDESS_ACTOR.glob("*.wav"))[0]
+    reference, rate = sf.read(path, dtype="float32", always_2d=True)
+    assert rate == SR  # the shared copy is 16 kHz mono: decoding must be a plain read
+    y = load_audio(path, SR)
+    np.testing.assert_array_equal(y, reference.mean(axis=1))
+    assert duration_seconds(path) == pytest.approx(len(y) / SR)
