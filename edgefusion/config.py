@@ -65,6 +65,10 @@ class ModelConfig:
     spec_time_width: int = 20
     spec_freq_masks: int = 2
     spec_freq_width: int = 8
+    # random per-sample warp of the spectrogram image (training only): mel axis scaled by
+    # 1 +- freq_warp from its low edge (vocal-tract-length perturbation), time axis by 1 +- time_warp
+    freq_warp: float = 0.0
+    time_warp: float = 0.0
 
     @property
     def window_samples(self) -> int:

@@ -154,6 +154,23 @@ class SpecAugment(nn.Module):
         return spec * keep
 
 
+def warp(image: torch.Tensor, freq: float, time: float) -> torch.Tensor:
+    """Scale each spectrogram image [B, 1, F, T] by a random factor per axis (training augmentation).
+
+    Rows are mel bands from low to high: the frequency scale is anchored at the lowest band, as a
+    different vocal-tract length moves formants multiplicatively. Time is scaled about the centre.
+    """
+    b = image.shape[0]
+    fy = 1.0 + (torch.rand(b, device=image.device) * 2 - 1) * freq
+    fx = 1.0 + (torch.rand(b, device=image.device) * 2 - 1) * time
+    theta = image.new_zeros(b, 2, 3)
+    theta[:, 0, 0] = fx
+    theta[:, 1, 1] = fy
+    theta[:, 1, 2] = fy - 1.0  # keep the low edge (y = -1) in place
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 class EmotionNet(nn.Module):
     """``forward(audio, video, present) -> (logits, audio_logits, video_logits)``, DESIGN.md's contract.
 
@@ -187,7 +204,10 @@ class EmotionNet(nn.Module):
         std = torch.sqrt(((db - mean) ** 2).mean(dim=(1, 2), keepdim=True) + 1e-5)
         spec = self.spec_augment((db - mean) / std)
         size = self.cfg.frame_size
-        return F.interpolate(spec.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)
+        image = F.interpolate(spec.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)
+        if self.training and (self.cfg.freq_warp > 0 or self.cfg.time_warp > 0):
+            image = warp(image, self.cfg.freq_warp, self.cfg.time_warp)
+        return image
 
     def faces(self, video: torch.Tensor) -> torch.Tensor:
         """uint8 BGR [B, T, H, W, 3] -> normalised float [B*T, 3, H, W]."""
