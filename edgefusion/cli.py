@@ -106,7 +106,7 @@ def eval_(
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
 ) -> None:
-    """Score a checkpoint on whole clips: accuracy, macro-F1, per-class recall, confusion matrix; fused and per modality."""
+    """Score a checkpoint on whole clips: accuracy, macro-F1, per-class recall, confusion; fused and per modality."""
     from edgefusion.commands import run_eval
 
     run_eval(model, data, actors, json_path, plot, hop, calm_as_neutral, cache_dir, err, out)
