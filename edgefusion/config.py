@@ -48,23 +48,23 @@ class ModelConfig:
     # shared encoder: stem width, then (out_channels, stride) per inverted-residual block
     stem_channels: int = 32
     blocks: tuple[tuple[int, int], ...] = (
-        (48, 2),
-        (48, 1),
-        (96, 2),
-        (96, 1),
-        (160, 2),
-        (160, 1),
+        (64, 2),
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
     )
     expansion: int = 4
     embed_dim: int = 128
     # fusion
     heads: int = 4
-    dropout: float = 0.2
+    dropout: float = 0.1
     # training-time augmentation inside the network (inactive in eval and export)
     spec_time_masks: int = 2
-    spec_time_width: int = 20
+    spec_time_width: int = 12
     spec_freq_masks: int = 2
-    spec_freq_width: int = 8
+    spec_freq_width: int = 6
     # random per-sample warp of the spectrogram image (training only): mel axis scaled by
     # 1 +- freq_warp from its low edge (vocal-tract-length perturbation), time axis by 1 +- time_warp
     freq_warp: float = 0.0
@@ -98,10 +98,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 32
     lr: float = 3e-3
-    weight_decay: float = 0.05
+    weight_decay: float = 0.01
     warmup_epochs: int = 3
     label_smoothing: float = 0.1
     seed: int = 0
