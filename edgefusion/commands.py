@@ -179,4 +179,7 @@ def run_make_corpus(folder: Path, actors: int, sentences: int, seed: int, video:
             video=video,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    err.print(f"wrote {summary}")
+    err.print(
+        f"wrote {summary.clips} synthetic clips ({summary.actors} actors, {summary.audio_seconds:.0f} s of audio) "
+        f"to {summary.path}"
+    )

@@ -1,0 +1,142 @@
+"""The command line end to end, as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import tone, write_wav
+
+EDGEFUSION = [sys.executable, "-m", "edgefusion"]
+
+
+def cli(*args: str | Path, cache: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache) if cache else os.environ.get("XDG_CACHE_HOME", ""), COLUMNS="160")
+    proc = subprocess.run([*EDGEFUSION, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    # progress may come first; the error is one line, and the last thing said
+    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def synthetic(workdir: Path) -> Path:
+    corpus = workdir / "corpus"
+    cli("make-corpus", corpus, "--actors", "3", "--sentences", "1", cache=workdir)
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic: Path, workdir: Path) -> Path:
+    model = workdir / "model.pt"
+    cli("train", synthetic, "--out", model, "--epochs", "2", "--val-actors", "1003", cache=workdir)
+    return model
+
+
+@pytest.mark.slow
+def test_train_eval_info_on_the_synthetic_corpus(trained: Path, synthetic: Path, workdir: Path) -> None:
+    summary = json.loads(trained.with_suffix(".json").read_text())
+    assert summary["val_actors"] == ["1003"] and summary["train_actors"] == ["1001", "1002"]
+    assert set(summary["val"]) == {"fused", "audio", "video"}
+
+    report, plot = workdir / "eval.json", workdir / "confusion.png"
+    proc = cli("eval", trained, synthetic, "--actors", "1003", "--json", report, "--plot", plot, cache=workdir)
+    scores = json.loads(report.read_text())
+    assert scores["actors"] == ["1003"]
+    for name in ("fused", "audio", "video"):
+        assert scores[name]["n"] == 6
+        assert sum(map(sum, scores[name]["confusion"])) == 6
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "accuracy" in proc.stdout
+
+    info = cli("info", trained).stdout
+    for needle in ("parameters", "MACs audio path", "MACs video path", "present", "ANG, DIS, FEA, HAP, NEU, SAD"):
+        assert needle in info
+
+
+def test_help_explains_every_verb() -> None:
+    top = cli("--help").stdout
+    for verb in ("train", "eval", "info", "make-corpus"):
+        assert verb in top
+        assert "Usage" in cli(verb, "--help").stdout
+
+
+def test_bad_folders(tmp_path: Path) -> None:
+    one_line_error(cli("train", tmp_path / "missing", check=False), "missing", "no such folder")
+    (tmp_path / "empty").mkdir()
+    one_line_error(cli("train", tmp_path / "empty", check=False), "empty", "folder is empty")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "readme.txt").write_text("hi")
+    one_line_error(cli("train", tmp_path / "junk", check=False), "junk", "no CREMA-D")
+
+
+def test_unknown_label_code(tmp_path: Path) -> None:
+    write_wav(tmp_path / "d" / "AudioWAV" / "1001_DFA_BOR_XX.wav", tone(1.0, 200))
+    one_line_error(cli("train", tmp_path / "d", check=False), "1001_DFA_BOR_XX.wav", "unknown emotion code 'BOR'")
+
+
+def bad_audio_corpus(root: Path, name: str, content: bytes) -> Path:
+    for actor in ("1001", "1002"):
+        for emo in ("ANG", "SAD"):
+            write_wav(root / "AudioWAV" / f"{actor}_DFA_{emo}_XX.wav", tone(1.0, 300))
+    (root / "AudioWAV" / name).write_bytes(content)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"), [(b"", "empty file"), (b"RIFF\x00\x00junkjunkjunk" * 10, "not a readable audio file")]
+)
+def test_empty_or_corrupt_wav(tmp_path: Path, content: bytes, problem: str) -> None:
+    data = bad_audio_corpus(tmp_path / "d", "1002_IEO_HAP_XX.wav", content)
+    proc = cli("train", data, "--epochs", "1", "--val-actors", "1002", cache=tmp_path, check=False)
+    one_line_error(proc, "1002_IEO_HAP_XX.wav", problem)
+
+
+def test_checkpoint_errors_reach_the_user_as_one_line(tmp_path: Path, synthetic: Path) -> None:
+    not_ckpt = tmp_path / "x.pt"
+    not_ckpt.write_text("hello")
+    one_line_error(cli("info", not_ckpt, check=False), "x.pt", "not a PyTorch checkpoint")
+    one_line_error(cli("eval", tmp_path / "none.pt", synthetic, check=False), "none.pt", "no such file")
+    old = tmp_path / "old.pt"
+    torch.save({"format": "edgefusion-checkpoint", "format_version": 0}, old)
+    one_line_error(cli("info", old, check=False), "old.pt", "format version 0")
+
+
+def test_bad_options(tmp_path: Path, trained: Path, synthetic: Path) -> None:
+    one_line_error(cli("train", synthetic, "--epochs", "0", check=False), "--epochs must be positive")
+    one_line_error(cli("train", synthetic, "--val-actors", "42", check=False), "no clips of actor(s) 42")
+    one_line_error(
+        cli("eval", trained, synthetic, "--json", tmp_path / "nope" / "x.json", check=False), "does not exist"
+    )
+
+
+def test_low_rate_stereo_and_short_clips_are_not_errors(tmp_path: Path, trained: Path) -> None:
+    data = tmp_path / "d"
+    for i, emo in enumerate(("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")):
+        write_wav(data / "AudioWAV" / f"1009_DFA_{emo}_XX.wav", tone(2.5, 200 + 50 * i, sr=8000, channels=2), sr=8000)
+        write_wav(data / "AudioWAV" / f"1009_IEO_{emo}_XX.wav", tone(0.4, 300), sr=16000)  # shorter than a window
+    report = tmp_path / "r.json"
+    cli("eval", trained, data, "--json", report, cache=tmp_path)
+    assert json.loads(report.read_text())["fused"]["n"] == 12
