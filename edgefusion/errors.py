@@ -25,3 +25,16 @@ class CheckpointError(EdgefusionError):
 def located(path: str | Path, problem: str) -> str:
     """Format ``"<path>: <problem>"`` on one line (newlines in the problem are flattened)."""
     return f"{path}: {' '.join(str(problem).split())}"
+
+
+def require_file(path: Path, kind: str) -> None:
+    """Raise ``DataError`` unless ``path`` is an existing, non-empty regular file.
+
+    ``kind`` names what was expected in the message, e.g. "audio file".
+    """
+    if not path.exists():
+        raise DataError(located(path, "no such file"))
+    if path.is_dir():
+        raise DataError(located(path, f"is a directory, not {'an' if kind[0] in 'aeiou' else 'a'} {kind}"))
+    if path.stat().st_size == 0:
+        raise DataError(located(path, "empty file"))

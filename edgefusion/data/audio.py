@@ -14,19 +14,13 @@ import soundfile as sf
 import soxr
 
 from edgefusion.config import SAMPLE_RATE
-from edgefusion.errors import DataError, located
+from edgefusion.errors import DataError, located, require_file
 
 RESAMPLE_QUALITY = "HQ"  # soxr's high-quality band-limited filter
 
 
 def _check_file(path: Path) -> None:
-    """Raise ``DataError`` unless ``path`` is an existing, non-empty regular file."""
-    if not path.exists():
-        raise DataError(located(path, "no such file"))
-    if path.is_dir():
-        raise DataError(located(path, "is a directory, not an audio file"))
-    if path.stat().st_size == 0:
-        raise DataError(located(path, "empty file"))
+    require_file(path, "audio file")
 
 
 def _unreadable(path: Path, err: Exception) -> DataError:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgefusion.config import FRAME_SIZE
 from edgefusion.data.faces import FaceDetector, crop_face
-from edgefusion.errors import DataError, located
+from edgefusion.errors import DataError, located, require_file
 
 SAMPLE_FPS = 8.0  # frames per second looked at for faces
 FALLBACK_FPS = 30.0  # assumed when the container reports no usable frame rate
@@ -45,12 +45,7 @@ class FaceTrack:
 
 def _open(path: Path) -> cv2.VideoCapture:
     """An opened capture; ``DataError`` for a missing, empty or unopenable file."""
-    if not path.exists():
-        raise DataError(located(path, "no such file"))
-    if path.is_dir():
-        raise DataError(located(path, "is a directory, not a video file"))
-    if path.stat().st_size == 0:
-        raise DataError(located(path, "empty file"))
+    require_file(path, "video file")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
