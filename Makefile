@@ -41,7 +41,7 @@ test: sysdeps venv lint
 
 demo: sysdeps venv
 	$(VENV)/bin/edgefusion make-corpus $(DEMO_DIR)/corpus
-	$(VENV)/bin/edgefusion train $(DEMO_DIR)/corpus --out $(DEMO_DIR)/model.pt --epochs $(DEMO_EPOCHS) --val-actors 1005,1006 --cache-dir $(DEMO_DIR)/cache
+	$(VENV)/bin/edgefusion train $(DEMO_DIR)/corpus --out $(DEMO_DIR)/model.pt --epochs $(DEMO_EPOCHS) --batch-size 8 --val-actors 1005,1006 --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion eval $(DEMO_DIR)/model.pt $(DEMO_DIR)/corpus --actors 1005,1006 --plot $(DEMO_DIR)/confusion.png --json $(DEMO_DIR)/eval.json --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion info $(DEMO_DIR)/model.pt
 	@echo "demo done: artifacts in $(DEMO_DIR)/"
