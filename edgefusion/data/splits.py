@@ -57,7 +57,7 @@ def split_by_actor(
     """
     actors = sorted({_key(c.actor) for c in clips}, key=lambda a: (len(a), a))
     if val_actors is not None:
-        val = {_key(a) for a in select_actors_ids(clips, val_actors, source)}
+        val = {_key(c.actor) for c in select_actors(clips, val_actors, source)}
     else:
         if not 0.0 <= val_fraction < 1.0:
             raise EdgefusionError(f"validation fraction must be in [0, 1), got {val_fraction}")
@@ -71,6 +71,3 @@ def split_by_actor(
     held = [c for c in clips if _key(c.actor) in val]
     return train, held
 
-
-def select_actors_ids(clips: Sequence[Clip], actors: Iterable[str], source: str) -> list[str]:
-    return sorted({c.actor for c in select_actors(clips, actors, source)})
