@@ -9,7 +9,7 @@ file alone. ``TrainConfig`` is the training recipe; its defaults are the recipe 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from edgefusion.errors import CheckpointError
@@ -109,8 +109,6 @@ class TrainConfig:
     modality_dropout: float = 0.3
     # weight of the per-modality heads' losses next to the fused loss
     aux_weight: float = 0.5
-    val_actors: tuple[str, ...] = field(default_factory=tuple)
     val_fraction: float = 0.2
     # scoring whole clips: windows every hop_seconds, probabilities averaged
     eval_hop_seconds: float = 0.5
-    workers: int = 0

@@ -83,12 +83,12 @@ def predict_clips(
     pending: list[tuple[int, Window]] = []
 
     def flush() -> None:
+        rows = [i for i, _ in pending]
         batch = collate([w for _, w in pending], cfg)
         outputs = model(batch.audio, batch.video, batch.present)
         for name, logits in zip(OUTPUTS, outputs, strict=True):
-            p = torch.softmax(logits, dim=-1).numpy()
-            np.add.at(sums[name], [i for i, _ in pending], p)
-        np.add.at(counts, [i for i, _ in pending], 1)
+            np.add.at(sums[name], rows, torch.softmax(logits, dim=-1).numpy())
+        np.add.at(counts, rows, 1)
         pending.clear()
 
     has_audio = np.zeros(len(clips), dtype=bool)

@@ -160,7 +160,7 @@ def train(
         "best_epoch": best_epoch,
         "val": best_val,
         "seconds": round(seconds, 1),
-        "train_config": _jsonable(asdict(tcfg)),
+        "train_config": asdict(tcfg),
         "model_config": cfg.to_dict(),
         "history": history,
     }
@@ -189,7 +189,3 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

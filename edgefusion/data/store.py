@@ -19,10 +19,9 @@ from edgefusion.config import ModelConfig
 from edgefusion.data.audio import load_audio
 from edgefusion.data.corpus import Clip
 from edgefusion.data.faces import FaceDetector
-from edgefusion.data.video import FaceTrack, read_face_crops
+from edgefusion.data.video import SAMPLE_FPS, FaceTrack, read_face_crops
 
 CACHE_VERSION = 1
-FACE_FPS = 8.0  # face crops sampled per second of video
 
 
 def default_cache_dir() -> Path:
@@ -33,7 +32,7 @@ def default_cache_dir() -> Path:
 class ClipStore:
     """``audio(clip)`` -> float32 [S] or None; ``faces(clip)`` -> FaceTrack or None."""
 
-    def __init__(self, cfg: ModelConfig, cache_dir: str | Path | None = None, face_fps: float = FACE_FPS) -> None:
+    def __init__(self, cfg: ModelConfig, cache_dir: str | Path | None = None, face_fps: float = SAMPLE_FPS) -> None:
         self.cfg = cfg
         self.face_fps = face_fps
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
