@@ -3,8 +3,9 @@
 Recipe (``TrainConfig`` defaults): AdamW, linear warm-up then cosine decay per step, label
 smoothing, a random window per clip per epoch (time shift), SpecAugment masks inside the
 network, modality dropout (a clip with both modalities loses one now and then, so the model
-also works on audio alone and video alone), auxiliary losses on the per-modality heads. The
-epoch with the best validation macro-F1 is kept.
+also works on audio alone and video alone), auxiliary losses on the per-modality heads,
+optional mixup of whole windows, and an exponential moving average of the weights. The
+epoch with the best validation macro-F1 is kept (of the averaged weights when averaging).
 """
 
 from __future__ import annotations
@@ -63,14 +64,35 @@ def drop_modalities(batch: Batch, p: float, rng: np.random.Generator) -> Batch:
     return Batch(batch.audio, batch.video, present)
 
 
+def mixup(batch: Batch, targets: torch.Tensor, alpha: float, rng: np.random.Generator) -> tuple[Batch, torch.Tensor]:
+    """Blend each sample with a random partner: ``lam * x + (1 - lam) * x[partner]``, same for targets.
+
+    ``targets`` are class probabilities [B, C]. A modality counts as present only when both
+    samples have it, so a missing stream's zeros never pass for a quiet one.
+    """
+    lam = float(rng.beta(alpha, alpha))
+    partner = torch.from_numpy(rng.permutation(len(targets)))
+    audio = lam * batch.audio + (1 - lam) * batch.audio[partner]
+    video = batch.video
+    if video is not None:
+        blended = lam * video.float() + (1 - lam) * video[partner].float()
+        video = blended.round().clamp(0, 255).to(torch.uint8)
+    present = batch.present * batch.present[partner]
+    return Batch(audio, video, present), lam * targets + (1 - lam) * targets[partner]
+
+
 def loss_fn(
-    outputs: tuple[torch.Tensor, ...], labels: torch.Tensor, present: torch.Tensor, tcfg: TrainConfig
+    outputs: tuple[torch.Tensor, ...], targets: torch.Tensor, present: torch.Tensor, tcfg: TrainConfig
 ) -> torch.Tensor:
+    """Fused cross-entropy plus ``aux_weight`` x each modality head's, over samples that have it.
+
+    ``targets``: class indices [B] or class probabilities [B, C] (mixup).
+    """
     fused, audio, video = outputs
-    loss = F.cross_entropy(fused, labels, label_smoothing=tcfg.label_smoothing)
+    loss = F.cross_entropy(fused, targets, label_smoothing=tcfg.label_smoothing)
     for logits, mask in ((audio, present[:, 0]), (video, present[:, 1])):
         if mask.sum() > 0:
-            per = F.cross_entropy(logits, labels, label_smoothing=tcfg.label_smoothing, reduction="none")
+            per = F.cross_entropy(logits, targets, label_smoothing=tcfg.label_smoothing, reduction="none")
             loss = loss + tcfg.aux_weight * (per * mask).sum() / mask.sum()
     return loss
 
@@ -108,6 +130,8 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps_per_epoch * tcfg.warmup_epochs, total))
     corpus_has_video = any(c.video is not None for c in train_clips)
     labels_all = torch.tensor([c.label for c in train_clips])
+    ema = _ema(model, tcfg.ema_decay)
+    scored = ema.module if ema is not None else model
 
     best: tuple[float, int, dict[str, Any] | None, dict[str, torch.Tensor]] | None = None
     history: list[dict[str, float]] = []
@@ -121,11 +145,16 @@ def train(
                 idx = order[first : first + tcfg.batch_size]
                 windows = [_train_window(train_clips[i], store, cfg, rng) for i in idx]
                 batch = drop_modalities(collate(windows, cfg, force_video=corpus_has_video), tcfg.modality_dropout, rng)
-                loss = loss_fn(model(batch.audio, batch.video, batch.present), labels_all[idx], batch.present, tcfg)
+                targets: torch.Tensor = labels_all[idx]
+                if tcfg.mixup_alpha > 0:
+                    batch, targets = mixup(batch, F.one_hot(targets, cfg.num_classes).float(), tcfg.mixup_alpha, rng)
+                loss = loss_fn(model(batch.audio, batch.video, batch.present), targets, batch.present, tcfg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 losses.append(loss.item())
                 bar.update(task, advance=1, info=f"epoch {epoch}/{tcfg.epochs} loss {np.mean(losses):.3f}")
             row = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
@@ -133,7 +162,7 @@ def train(
             if val_clips:
                 val = {
                     k: s.to_dict()
-                    for k, s in predict_clips(model, val_clips, store, tcfg.eval_hop_seconds).scores().items()
+                    for k, s in predict_clips(scored, val_clips, store, tcfg.eval_hop_seconds).scores().items()
                 }
                 row |= {"val_accuracy": val["fused"]["accuracy"], "val_macro_f1": val["fused"]["macro_f1"]}
                 bar.update(
@@ -144,7 +173,7 @@ def train(
             history.append(row)
             metric = row.get("val_macro_f1", float(epoch))
             if best is None or metric > best[0]:
-                best = (metric, epoch, val, copy.deepcopy(model.state_dict()))
+                best = (metric, epoch, val, copy.deepcopy(scored.state_dict()))
 
     assert best is not None
     _, best_epoch, best_val, state = best
@@ -172,6 +201,14 @@ def train(
     summary_path = out.with_suffix(".json")
     summary_path.write_text(json.dumps(summary, indent=2))
     return TrainResult(out, summary_path, best_epoch, best_val, seconds, history)
+
+
+def _ema(model: EmotionNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """A running average of the weights and the batch-norm statistics, or None when ``decay`` is 0."""
+    if decay <= 0:
+        return None
+    avg = torch.optim.swa_utils.get_ema_multi_avg_fn(decay)
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
 
 
 def _train_window(clip: Clip, store: ClipStore, cfg: ModelConfig, rng: np.random.Generator) -> Window:
