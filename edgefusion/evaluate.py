@@ -22,6 +22,8 @@ from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_st
 from edgefusion.labels import CLASSES, NUM_CLASSES
 from edgefusion.metrics import Scores, score
 from edgefusion.model.network import EmotionNet
+from edgefusion.runtime.runner import OUTPUTS as RUNNER_OUTPUTS
+from edgefusion.runtime.runner import Runner
 
 OUTPUTS = ("fused", "audio", "video")
 
@@ -65,29 +67,58 @@ class ClipPredictions:
         return out
 
 
-@torch.no_grad()
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _batch_fn(model: EmotionNet | Runner, cfg: ModelConfig) -> Callable[[Sequence[Window]], list[np.ndarray]]:
+    """Windows -> [fused, audio, video] logits as numpy, from a module or any runner."""
+    if isinstance(model, EmotionNet):
+
+        def run_module(windows: Sequence[Window]) -> list[np.ndarray]:
+            batch = collate(windows, cfg)
+            with torch.no_grad():
+                return [t.numpy() for t in model(batch.audio, batch.video, batch.present)]
+
+        return run_module
+
+    def run_artifact(windows: Sequence[Window]) -> list[np.ndarray]:
+        batch = collate(windows, cfg, force_video=True)  # an exported graph always takes video
+        assert batch.video is not None
+        feed = {"audio": batch.audio.numpy(), "video": batch.video.numpy(), "present": batch.present.numpy()}
+        out = model.infer(feed)
+        return [out[k] for k in RUNNER_OUTPUTS]
+
+    return run_artifact
+
+
 def predict_clips(
-    model: EmotionNet,
+    model: EmotionNet | Runner,
     clips: Sequence[Clip],
     store: ClipStore,
     hop: float = 0.5,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> ClipPredictions:
-    """Clip-level probabilities from every output head (window probabilities averaged)."""
-    cfg = model.cfg
-    was_training = model.training
-    model.eval()
+    """Clip-level probabilities from every output head (window probabilities averaged).
+
+    ``model`` is a module (training) or an active runner of any backend (eval of artifacts).
+    """
+    is_module = isinstance(model, EmotionNet)
+    cfg = model.cfg if is_module else model.meta.config
+    was_training = model.training if is_module else False
+    if is_module:
+        model.eval()
+    run = _batch_fn(model, cfg)
     sums = {k: np.zeros((len(clips), NUM_CLASSES)) for k in OUTPUTS}
     counts = np.zeros(len(clips))
     pending: list[tuple[int, Window]] = []
 
     def flush() -> None:
         rows = [i for i, _ in pending]
-        batch = collate([w for _, w in pending], cfg)
-        outputs = model(batch.audio, batch.video, batch.present)
-        for name, logits in zip(OUTPUTS, outputs, strict=True):
-            np.add.at(sums[name], rows, torch.softmax(logits, dim=-1).numpy())
+        for name, logits in zip(OUTPUTS, run([w for _, w in pending]), strict=True):
+            np.add.at(sums[name], rows, _softmax(logits.astype(np.float64)))
         np.add.at(counts, rows, 1)
         pending.clear()
 
@@ -105,7 +136,8 @@ def predict_clips(
             progress(1)
     if pending:
         flush()
-    model.train(was_training)
+    if is_module:
+        model.train(was_training)
     probs = {k: v / np.maximum(counts, 1)[:, None] for k, v in sums.items()}
     labels = np.array([c.label for c in clips], dtype=np.int64)
     return ClipPredictions(labels, probs, {"audio": has_audio, "video": has_video})

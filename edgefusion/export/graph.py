@@ -1,0 +1,125 @@
+"""Reading an exported graph: which nodes are the signal front end, which ops it holds.
+
+The front end (waveform -> standardised log-mel image) and the fusion softmax must stay in
+float32 and unquantized. They are found structurally rather than by name: the front end is
+every node the spectrogram's ``Resize`` depends on, traced back to the ``audio`` input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import onnx
+
+AUDIO_INPUT = "audio"
+PRESENT_INPUT = "present"
+KEEP_FP32_OPS = ("Softmax",)
+
+
+def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in graph.node for out in node.output}
+
+
+def frontend_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes between the ``audio`` input and the spectrogram image, in graph order.
+
+    The spectrogram image is the output of the first ``Resize`` whose inputs trace back to
+    ``audio``. Nodes without a name are given one (``ensure_node_names``) so they can be listed.
+    """
+    graph = model.graph
+    ensure_node_names(model)
+    producers = _producers(graph)
+
+    def ancestors(node: onnx.NodeProto) -> set[str]:
+        seen: set[str] = set()
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n.name in seen:
+                continue
+            seen.add(n.name)
+            stack.extend(producers[i] for i in n.input if i in producers)
+        return seen
+
+    def reaches_audio(names: set[str]) -> bool:
+        return any(AUDIO_INPUT in n.input for n in graph.node if n.name in names)
+
+    for node in graph.node:
+        if node.op_type == "Resize":
+            names = ancestors(node)
+            if reaches_audio(names):
+                return [n.name for n in graph.node if n.name in names and n.op_type != "Constant"]
+    raise ValueError("no Resize fed by the audio input: is this an edgefusion graph?")
+
+
+def _downstream(graph: onnx.GraphProto, sources: set[str]) -> set[str]:
+    """Names of the nodes that (transitively) consume any tensor in ``sources``."""
+    tensors, names = set(sources), set()
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if tensors.intersection(node.input):
+            names.add(node.name)
+            tensors.update(node.output)
+    return names
+
+
+def presence_nodes(model: onnx.ModelProto) -> list[str]:
+    """The fusion's attention mask: nodes computed from the ``present`` flags alone, and those applying it.
+
+    Its additive bias (0 or -1e4) must stay exact for a masked modality to have no effect
+    (and a constant -1e4 defeats histogram calibrators).
+    """
+    ensure_node_names(model)
+    graph = model.graph
+    flags = _downstream(graph, {PRESENT_INPUT})
+    data = _downstream(graph, {i.name for i in graph.input if i.name != PRESENT_INPUT})
+    mask = [n for n in graph.node if n.name in flags - data]
+    mask_out = {o for n in mask for o in n.output}
+    applying = [n for n in graph.node if n.name not in flags - data and mask_out.intersection(n.input)]
+    names = {n.name for n in mask + applying}
+    return [n.name for n in graph.node if n.name in names]
+
+
+def keep_fp32_nodes(model: onnx.ModelProto) -> list[str]:
+    """The front end, the attention mask and every softmax: nodes that stay float32 and unquantized."""
+    softmax = [n.name for n in model.graph.node if n.op_type in KEEP_FP32_OPS]
+    return frontend_nodes(model) + presence_nodes(model) + softmax
+
+
+def ensure_node_names(model: onnx.ModelProto) -> None:
+    used = {n.name for n in model.graph.node if n.name}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in used:
+                name += "_"
+            node.name = name
+            used.add(name)
+
+
+def constants_to_initializers(model: onnx.ModelProto) -> int:
+    """Move ``Constant`` nodes holding a tensor into the initializers; returns how many moved.
+
+    Calibrators treat a Constant node's output as an activation to measure (a constant -1e4
+    breaks histogram calibration), and quantizers and TensorRT see weights more plainly.
+    """
+    graph = model.graph
+    moved = []
+    for node in graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = node.output[0]
+            graph.initializer.append(tensor)
+            moved.append(node)
+    for node in moved:
+        graph.node.remove(node)
+    return len(moved)
+
+
+def op_counts(model: onnx.ModelProto) -> Counter[str]:
+    """Op types of the main graph, with the domain prefixed for non-default domains."""
+    return Counter(n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}" for n in model.graph.node)
+
+
+def is_quantized(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv") for n in model.graph.node)

@@ -1,0 +1,124 @@
+"""What an ONNX artifact says about itself, in its ``metadata_props``.
+
+Every ONNX file edgefusion writes carries the model config, the class names, the input
+contract, its precision and the edgefusion version (and, once calibrated, the calibration
+summary), each as a JSON string under an ``edgefusion.`` key. Later commands read them back
+with ``read_metadata`` and need no other flag to know the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edgefusion import __version__
+from edgefusion.config import ModelConfig
+from edgefusion.errors import EdgefusionError, located
+
+PREFIX = "edgefusion."
+REQUIRED = ("config", "classes", "contract", "precision", "version")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class ArtifactError(EdgefusionError):
+    """An ONNX file that is missing, unreadable or not one of edgefusion's."""
+
+
+@dataclass
+class ArtifactMeta:
+    config: ModelConfig
+    classes: list[str]
+    contract: list[dict[str, Any]]
+    precision: str
+    version: str
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. "calibration", "source", "export"
+
+    @property
+    def batch(self) -> int | None:
+        """The fixed batch size, or None when the batch axis is dynamic."""
+        first = self.contract[0]["shape"][0]
+        return first if isinstance(first, int) else None
+
+    def to_props(self) -> dict[str, str]:
+        values: dict[str, Any] = {
+            "config": self.config.to_dict(),
+            "classes": self.classes,
+            "contract": self.contract,
+            "precision": self.precision,
+            "version": self.version,
+            **self.extra,
+        }
+        return {PREFIX + k: json.dumps(v) for k, v in values.items()}
+
+
+def set_metadata(model: onnx.ModelProto, meta: ArtifactMeta) -> None:
+    """Replace the ``edgefusion.*`` entries of ``model.metadata_props`` with ``meta``'s."""
+    keep = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith(PREFIX)]
+    del model.metadata_props[:]
+    for key, value in [*keep, *meta.to_props().items()]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def metadata_of(model: onnx.ModelProto, source: str | Path) -> ArtifactMeta:
+    """Parse ``model``'s edgefusion metadata; one-line ``ArtifactError`` naming what is missing."""
+    props = {p.key[len(PREFIX) :]: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
+    missing = [k for k in REQUIRED if k not in props]
+    if len(missing) == len(REQUIRED):
+        raise ArtifactError(
+            located(source, "has no edgefusion metadata (not written by `edgefusion export`); export the checkpoint")
+        )
+    if missing:
+        raise ArtifactError(located(source, f"edgefusion metadata lacks {', '.join(PREFIX + k for k in missing)}"))
+    try:
+        values = {k: json.loads(v) for k, v in props.items()}
+    except json.JSONDecodeError as e:
+        raise ArtifactError(located(source, f"edgefusion metadata is not valid JSON ({e})")) from None
+    config = ModelConfig.from_dict(values.pop("config"), source=str(source))
+    core = {k: values.pop(k) for k in ("classes", "contract", "precision", "version")}
+    return ArtifactMeta(config=config, extra=values, **core)
+
+
+def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:
+    """``onnx.load`` with a one-line error for a missing, empty or unparsable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(located(path, "no such file"))
+    if path.stat().st_size == 0:
+        raise ArtifactError(located(path, "empty file, not an ONNX model"))
+    try:
+        return onnx.load(str(path), load_external_data=load_weights)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ArtifactError(located(path, f"not an ONNX model ({type(e).__name__})")) from None
+
+
+def read_metadata(path: str | Path) -> ArtifactMeta:
+    """The edgefusion metadata of the ONNX file at ``path``."""
+    return metadata_of(load_onnx(path, load_weights=False), path)
+
+
+def save_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
+    """Write atomically (a half-written model never sits under the final name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def new_meta(config: ModelConfig, classes: list[str], contract: list[dict[str, Any]], precision: str) -> ArtifactMeta:
+    return ArtifactMeta(config, list(classes), contract, precision, __version__)

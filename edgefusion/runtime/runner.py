@@ -1,0 +1,144 @@
+"""One interface for every backend: ``with open_runner(path) as r: r.infer(feed)``.
+
+A runner is made cheaply, then activated by ``with`` (sessions, engines and buffers are
+created on entry and freed on exit), after Polygraphy's runners. ``infer`` takes and gives
+numpy arrays named by DESIGN.md's contract, for any batch size: a runner whose artifact has
+a fixed batch runs a larger batch in chunks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from edgefusion.errors import EdgefusionError, located
+from edgefusion.export.metadata import ArtifactMeta
+
+INPUTS = ("audio", "video", "present")
+OUTPUTS = ("logits", "audio_logits", "video_logits")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+SUFFIX_BACKEND = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
+
+
+class RunnerError(EdgefusionError):
+    """A runner that cannot open its artifact or was fed the wrong tensors."""
+
+
+class Runner(ABC):
+    """Base class: lifecycle, feed checking and batching; subclasses implement ``_activate``, ``_run``."""
+
+    backend: str = ""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.meta: ArtifactMeta = self._read_meta()
+        self.active = False
+
+    # lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> Runner:
+        self.activate()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.deactivate()
+
+    def activate(self) -> None:
+        if not self.active:
+            self._activate()
+            self.active = True
+
+    def deactivate(self) -> None:
+        if self.active:
+            self._deactivate()
+            self.active = False
+
+    # inference -----------------------------------------------------------------------------
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``{"audio", "video", "present"}`` -> ``{"logits", "audio_logits", "video_logits"}``, float32 [B, C]."""
+        if not self.active:
+            raise RuntimeError(f"{type(self).__name__} used outside `with`: call activate() first")
+        feed = self._checked(feed)
+        total = len(feed["audio"])
+        step = self.meta.batch or total
+        if step == total:
+            return self._run(feed)
+        chunks = [self._run({k: v[i : i + step] for k, v in feed.items()}) for i in range(0, total, step)]
+        return {k: np.concatenate([c[k] for c in chunks]) for k in OUTPUTS}
+
+    @property
+    def description(self) -> str:
+        return f"{self.backend} ({self.meta.precision})"
+
+    def _checked(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [k for k in INPUTS if k not in feed]
+        if missing:
+            raise RunnerError(f"feed lacks {', '.join(missing)}; the model takes {', '.join(INPUTS)}")
+        out: dict[str, np.ndarray] = {}
+        batch = None
+        for spec in self.meta.contract:
+            if spec["io"] != "in":
+                continue
+            name, dtype = spec["name"], np.dtype(spec["dtype"])
+            x = np.ascontiguousarray(feed[name])
+            if x.dtype != dtype:
+                raise RunnerError(f"input {name}: dtype {x.dtype}, the model takes {dtype}")
+            want = spec["shape"][1:]
+            if list(x.shape[1:]) != list(want):
+                dims = ", ".join(map(str, want))
+                raise RunnerError(f"input {name}: shape {list(x.shape)}, the model takes [B, {dims}]")
+            if batch is not None and len(x) != batch:
+                raise RunnerError(f"input {name}: batch {len(x)} differs from the other inputs' {batch}")
+            batch = len(x)
+            out[name] = x
+        return out
+
+    # for subclasses ------------------------------------------------------------------------
+    @abstractmethod
+    def _read_meta(self) -> ArtifactMeta: ...
+
+    @abstractmethod
+    def _activate(self) -> None: ...
+
+    @abstractmethod
+    def _deactivate(self) -> None: ...
+
+    @abstractmethod
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def backend_for(path: str | Path, backend: str | None = None) -> str:
+    """The backend named, or the one the artifact's suffix implies."""
+    path = Path(path)
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise RunnerError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        return backend
+    try:
+        return SUFFIX_BACKEND[path.suffix.lower()]
+    except KeyError:
+        known = ", ".join(SUFFIX_BACKEND)
+        raise RunnerError(located(path, f"unknown artifact type (expected one of {known})")) from None
+
+
+def open_runner(path: str | Path, backend: str | None = None, **options: Any) -> Runner:
+    """A runner for the artifact at ``path`` (not yet active: use it with ``with``).
+
+    ``options`` go to the backend: ``threads`` and ``providers`` for ONNX Runtime, ``device``
+    for PyTorch.
+    """
+    chosen = backend_for(path, backend)
+    if chosen == "torch":
+        from edgefusion.runtime.torch_runner import TorchRunner
+
+        return TorchRunner(path, **options)
+    if chosen == "onnxruntime":
+        from edgefusion.runtime.ort_runner import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(path, **options)
+    from edgefusion.runtime.tensorrt_runner import TensorRTRunner
+
+    return TensorRTRunner(path, **options)

@@ -1,0 +1,49 @@
+"""PyTorch eager from a checkpoint: the reference the other backends are compared against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgefusion.errors import located
+from edgefusion.export.metadata import ArtifactMeta, new_meta
+from edgefusion.model.checkpoint import load_checkpoint
+from edgefusion.model.network import EmotionNet
+from edgefusion.model.summary import contract
+from edgefusion.runtime.runner import OUTPUTS, Runner, RunnerError
+
+
+class TorchRunner(Runner):
+    backend = "torch"
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RunnerError(located(path, f"device {device} asked for, but this PyTorch sees no CUDA GPU"))
+        self.threads = threads
+        self.model: EmotionNet | None = None
+        super().__init__(path)
+
+    def _read_meta(self) -> ArtifactMeta:
+        model, meta = load_checkpoint(self.path)
+        self._loaded = model
+        return new_meta(model.cfg, list(meta["classes"]), contract(model.cfg, "B"), "fp32")
+
+    def _activate(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self.model = self._loaded.to(self.device).eval()
+
+    def _deactivate(self) -> None:
+        self.model = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    @torch.inference_mode()
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        assert self.model is not None
+        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) for k in ("audio", "video", "present")]
+        outputs = self.model(*args)
+        return {k: v.float().cpu().numpy() for k, v in zip(OUTPUTS, outputs, strict=True)}
