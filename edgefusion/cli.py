@@ -19,13 +19,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths stay on one line (greppable, pasteable)
+err = Console(stderr=True, soft_wrap=True)
 
 DataArg = Annotated[
     Path, typer.Argument(help="Corpus folder in CREMA-D (AudioWAV/, VideoFlash/) or RAVDESS (Actor_NN/) layout.")
 ]
 ModelArg = Annotated[Path, typer.Argument(help="A checkpoint written by `edgefusion train`.")]
+ArtifactArg = Annotated[
+    Path, typer.Argument(help="A checkpoint (.pt) or an exported artifact (.onnx, .engine), run by its backend.")
+]
 CacheOpt = Annotated[
     Path | None, typer.Option("--cache-dir", help="Where decoded clips are cached [default: ~/.cache/edgefusion].")
 ]
@@ -95,7 +98,7 @@ def train(
 
 @app.command(name="eval")
 def eval_(
-    model: ModelArg,
+    model: ArtifactArg,
     data: DataArg,
     actors: Annotated[str | None, typer.Option(help="Score only these actors, e.g. '13-16'.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure to this JSON file.")] = None,
@@ -106,7 +109,7 @@ def eval_(
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
 ) -> None:
-    """Score a checkpoint on whole clips: accuracy, macro-F1, per-class recall, confusion; fused and per modality."""
+    """Score a checkpoint or artifact on whole clips: accuracy, macro-F1, per-class recall, confusion, per modality."""
     from edgefusion.commands import run_eval
 
     run_eval(model, data, actors, json_path, plot, hop, calm_as_neutral, cache_dir, err, out)
@@ -118,6 +121,146 @@ def info(model: ModelArg) -> None:
     from edgefusion.commands import run_info
 
     run_info(model, out)
+
+
+OnnxArg = Annotated[Path, typer.Argument(help="An ONNX file written by `edgefusion export`.")]
+
+
+@app.command()
+def export(
+    model: ModelArg,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write.")] = Path("model.onnx"),
+    dynamic_batch: Annotated[
+        bool, typer.Option("--dynamic-batch", help="A dynamic batch axis (default: fixed batch 1).")
+    ] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="fp32, or fp16 (front end and fusion softmax kept in float32; for GPUs: ONNX Runtime's CPU "
+            "kernels run it slower than fp32)."
+        ),
+    ] = "fp32",
+    opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).", min=17)] = 17,
+    check_trt: Annotated[
+        bool,
+        typer.Option(
+            "--check-trt", help="Print every op's TensorRT support; exit 1 if one is unsupported by --trt-version."
+        ),
+    ] = False,
+    trt_version: Annotated[str, typer.Option(help="TensorRT version for --check-trt (JetPack 6 = 10.3).")] = "10.3",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Corpus whose clips feed the parity check [default: the checkpoint's training corpus]."),
+    ] = None,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Export a checkpoint to ONNX (spectrogram inside the graph), simplify and check it, enforce parity with PyTorch.
+
+    The file carries its config, class names, input contract and precision in its metadata, so
+    later commands need no other flag to know the model.
+    """
+    from edgefusion.artifact_commands import run_export
+
+    run_export(model, out_path, dynamic_batch, precision, opset, check_trt, trt_version, data, cache_dir, err, out)
+
+
+@app.command()
+def calibrate(
+    model: OnnxArg,
+    data: DataArg,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Q/DQ INT8 ONNX to write.")] = Path("model.int8.onnx"),
+    samples: Annotated[int, typer.Option(help="Calibration clips, drawn across classes and actors.")] = 256,
+    method: Annotated[str, typer.Option(help="Range calibration: entropy, minmax or percentile (99.999).")] = "entropy",
+    target: Annotated[
+        str,
+        typer.Option(
+            help="tensorrt: symmetric INT8, Q/DQ on Conv/Gemm/MatMul inputs, as TensorRT builds it; "
+            "cpu: the graph ONNX Runtime's CPU kernels run fastest."
+        ),
+    ] = "tensorrt",
+    calib_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a TensorRT calibration cache (legacy implicit INT8 for TensorRT 8.6-10.x; "
+            "TensorRT 11 removed implicit calibration, build from the Q/DQ ONNX there)."
+        ),
+    ] = None,
+    trt_version: Annotated[str, typer.Option(help="TensorRT version written in the --calib-cache header.")] = "10.3",
+    max_drop: Annotated[
+        float, typer.Option(help="Accuracy points INT8 may lose against float32 before it is rejected.")
+    ] = 1.0,
+    actors: Annotated[str | None, typer.Option(help="Calibrate on these actors of DATA only, e.g. '1-12'.")] = None,
+    eval_data: Annotated[
+        Path | None, typer.Option(help="Corpus for the accuracy gate [default: held-out actors of DATA].")
+    ] = None,
+    eval_actors: Annotated[
+        str | None, typer.Option(help="Score the gate on these actors (of --eval-data, else of DATA).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for drawing clips and windows.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads for scoring [default: all].")] = None,
+    hop: Annotated[float, typer.Option(help="Seconds between scoring windows.")] = 0.5,
+    calm_as_neutral: CalmOpt = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Quantize an exported ONNX to INT8 (explicit Q/DQ) from representative clips, behind an accuracy gate.
+
+    The INT8 model is scored against its float32 parent on actors not used for calibration;
+    when it loses more than --max-drop points the command exits 1 and leaves the file as
+    OUT.rejected, where no deploy script picks it up.
+    """
+    from edgefusion.artifact_commands import run_calibrate
+
+    run_calibrate(
+        model,
+        data,
+        out_path,
+        samples,
+        method,
+        target,
+        calib_cache,
+        trt_version,
+        max_drop,
+        actors,
+        eval_data,
+        eval_actors,
+        seed,
+        threads,
+        hop,
+        calm_as_neutral,
+        cache_dir,
+        err,
+        out,
+    )
+
+
+@app.command()
+def build(
+    model: OnnxArg,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="TensorRT engine to write (+ a .json sidecar).")] = Path(
+        "model.engine"
+    ),
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (a Q/DQ ONNX builds as int8).")] = "fp16",
+    workspace: Annotated[int, typer.Option(help="Builder workspace limit in MiB.")] = 1024,
+    timing_cache: Annotated[
+        Path | None, typer.Option(help="Timing cache file, read when present and updated (speeds up rebuilds).")
+    ] = None,
+    version_compatible: Annotated[
+        bool, typer.Option("--version-compatible", help="An engine later TensorRT versions of the same major can run.")
+    ] = False,
+    batch: Annotated[
+        str | None, typer.Option(help="min,opt,max batch for an ONNX with a dynamic batch axis, e.g. 1,4,8.")
+    ] = None,
+    calib_cache: Annotated[
+        Path | None, typer.Option(help="Legacy implicit INT8 from a calibration cache (TensorRT 8.6-10.x).")
+    ] = None,
+    dla_core: Annotated[int | None, typer.Option(help="Jetson: build for this DLA core, GPU fallback on.")] = None,
+) -> None:
+    """Compile an ONNX to a TensorRT engine for this GPU (needs TensorRT: an NVIDIA GPU or a Jetson)."""
+    from edgefusion.artifact_commands import run_build
+
+    run_build(
+        model, out_path, precision, workspace, timing_cache, version_compatible, batch, calib_cache, dla_core, err, out
+    )
 
 
 @app.command("make-corpus")

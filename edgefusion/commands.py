@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def run_train(
     clips = load_clips(data, actors, calm_as_neutral)
     train_clips, val_clips = split_by_actor(clips, parse_actors(val_actors), tcfg.val_fraction, seed, str(data))
     cfg = ModelConfig()
-    result = train(train_clips, val_clips, out_path, cfg, tcfg, ClipStore(cfg, cache_dir), err, str(data))
+    result = train(train_clips, val_clips, out_path, cfg, tcfg, ClipStore(cfg, cache_dir), err, str(data.resolve()))
     out.print(
         f"wrote {result.checkpoint} (best epoch {result.best_epoch}, {result.seconds:.0f} s) and {result.summary_path}"
     )
@@ -79,19 +80,28 @@ def run_eval(
 
     from edgefusion.evaluate import plot_confusion, predict_clips
     from edgefusion.model.checkpoint import load_checkpoint
+    from edgefusion.model.network import EmotionNet
+    from edgefusion.runtime.runner import Runner, open_runner
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
     for target in (json_path, plot):
         if target is not None and not target.parent.is_dir():
             raise EdgefusionError(f"{target}: folder {target.parent} does not exist")
-    model, _meta = load_checkpoint(model_path)
     clips = load_clips(data, actors, calm_as_neutral)
     err.print(corpus_summary(clips))
-    store = ClipStore(model.cfg, cache_dir)
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("scoring clips", total=len(clips))
-        preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
+    with ExitStack() as stack:
+        if model_path.suffix == ".pt":
+            model: EmotionNet | Runner = load_checkpoint(model_path)[0]
+            cfg = model.cfg
+        else:  # an exported artifact, run by its backend
+            model = stack.enter_context(open_runner(model_path))
+            cfg = model.meta.config
+            err.print(f"running {model_path} with {model.description}")
+        store = ClipStore(cfg, cache_dir)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("scoring clips", total=len(clips))
+            preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
     scores = preds.scores()
     for name, s in scores.items():
         print_scores(out, name, s)

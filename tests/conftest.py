@@ -39,3 +39,32 @@ def cremad_tones(tmp_path: Path) -> Path:
             for sent in ("DFA", "IEO"):
                 write_wav(root / "AudioWAV" / f"{actor}_{sent}_{emo}_XX.wav", tone(1.2, 200 + 80 * e, seed=a))
     return root
+
+
+@pytest.fixture(scope="session")
+def av_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic CREMA-D corpus WITH face videos: 3 actors x 6 emotions x 1 sentence."""
+    from edgefusion.data.synthetic import make_corpus
+
+    root = tmp_path_factory.mktemp("av") / "corpus"
+    make_corpus(root, actors=3, sentences=1, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of the default network with seeded random weights (export does not need training)."""
+    import torch
+
+    from edgefusion.config import ModelConfig
+    from edgefusion.model.checkpoint import save_checkpoint
+    from edgefusion.model.network import EmotionNet
+
+    torch.manual_seed(0)
+    model = EmotionNet(ModelConfig())
+    # non-trivial batch-norm statistics, so folding them into the convolutions is exercised
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", model.eval())
