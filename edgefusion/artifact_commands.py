@@ -17,8 +17,6 @@ from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, located
 
-FP16_TOLERANCE = 0.05  # logits; float16 keeps about 3 significant digits through ~30 layers
-
 
 def _pending(out: Path) -> Path:
     """Where an artifact is written before it has passed its checks (never picked up as *.onnx)."""
@@ -55,7 +53,7 @@ def run_export(
 ) -> None:
     from edgefusion.export.graph import op_counts
     from edgefusion.export.metadata import load_onnx
-    from edgefusion.export.parity import FP32_TOLERANCE, compare
+    from edgefusion.export.parity import FP16_RELATIVE_TOLERANCE, FP32_TOLERANCE, compare
     from edgefusion.export.to_onnx import export_checkpoint
     from edgefusion.export.trt_support import forbidden_ops
     from edgefusion.runtime.runner import open_runner
@@ -81,12 +79,22 @@ def run_export(
             open_runner(checkpoint) as reference,
         ):
             parity = compare(artifact, reference, feed, source)
-        tolerance = FP32_TOLERANCE if precision == "fp32" else FP16_TOLERANCE
         worst = ", ".join(f"{k} {v:.2e}" for k, v in parity.max_abs.items())
-        out.print(f"parity, ONNX Runtime vs PyTorch on {parity.windows} windows ({source}): max |diff| {worst}")
-        if parity.worst > tolerance:
+        out.print(
+            f"parity, ONNX Runtime vs PyTorch on {parity.windows} windows ({source}): max |diff| {worst}; "
+            f"same top-1 class in {parity.agreement:.1%}"
+        )
+        if precision == "fp32" and parity.worst > FP32_TOLERANCE:
             raise EdgefusionError(
-                located(out_path, f"ONNX Runtime differs from PyTorch by {parity.worst:.2e} (limit {tolerance:g})")
+                located(out_path, f"ONNX Runtime differs from PyTorch by {parity.worst:.2e} (limit {FP32_TOLERANCE:g})")
+            )
+        if precision == "fp16" and parity.relative > FP16_RELATIVE_TOLERANCE:
+            raise EdgefusionError(
+                located(
+                    out_path,
+                    f"float16 differs from PyTorch by {parity.relative:.1%} of the largest logit "
+                    f"(limit {FP16_RELATIVE_TOLERANCE:.0%})",
+                )
             )
         pending.replace(out_path)
     finally:

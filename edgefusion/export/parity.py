@@ -14,7 +14,9 @@ from edgefusion.data.windows import clip_seconds, cut_window, scoring_starts
 from edgefusion.evaluate import collate
 from edgefusion.runtime.runner import OUTPUTS, Runner
 
-FP32_TOLERANCE = 1e-4
+FP32_TOLERANCE = 1e-4  # max |diff| of any logit
+# float16 keeps ~3 significant digits through ~30 layers: its limit is relative to the largest logit
+FP16_RELATIVE_TOLERANCE = 0.01
 
 
 @dataclass
@@ -22,10 +24,16 @@ class Parity:
     windows: int
     source: str  # what the feed was made of
     max_abs: dict[str, float]  # output name -> max |artifact - reference|
+    scale: float  # max |reference logit| over every output
+    agreement: float  # fraction of (window, presence) cases whose fused top-1 class is the same
 
     @property
     def worst(self) -> float:
         return max(self.max_abs.values())
+
+    @property
+    def relative(self) -> float:
+        return self.worst / max(self.scale, 1e-12)
 
 
 def clip_feed(clips: Sequence[Clip], store: ClipStore, cfg: ModelConfig, windows: int = 16) -> dict[str, np.ndarray]:
@@ -57,9 +65,13 @@ def compare(artifact: Runner, reference: Runner, feed: dict[str, np.ndarray], so
     """Both runners must be active. Every window is run with each presence pattern (both, audio, video)."""
     patterns = (np.array([1.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]))
     worst = dict.fromkeys(OUTPUTS, 0.0)
+    scale, same = 0.0, 0
     for pattern in patterns:
         run = dict(feed, present=np.tile(pattern, (len(feed["audio"]), 1)).astype(np.float32))
         got, want = artifact.infer(run), reference.infer(run)
         for k in OUTPUTS:
             worst[k] = max(worst[k], float(np.abs(got[k] - want[k]).max()))
-    return Parity(len(feed["audio"]) * len(patterns), source, worst)
+            scale = max(scale, float(np.abs(want[k]).max()))
+        same += int((got["logits"].argmax(1) == want["logits"].argmax(1)).sum())
+    cases = len(feed["audio"]) * len(patterns)
+    return Parity(cases, source, worst, scale, same / cases)
