@@ -116,8 +116,10 @@ def eval_(
 
 
 @app.command()
-def info(model: ModelArg) -> None:
-    """Describe a checkpoint: parameters, size, MACs per modality, the config and the input contract."""
+def info(
+    model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an ONNX written by export or calibrate.")],
+) -> None:
+    """Describe a checkpoint or ONNX artifact: size, parameters or ops, MACs, metadata, the input contract."""
     from edgefusion.commands import run_info
 
     run_info(model, out)

@@ -136,6 +136,9 @@ def print_scores(out: Console, name: str, s: Scores) -> None:
 
 
 def run_info(model_path: Path, out: Console) -> None:
+    if model_path.suffix.lower() == ".onnx":
+        _onnx_info(model_path, out)
+        return
     from edgefusion.model.checkpoint import load_checkpoint
     from edgefusion.model.summary import contract, count_macs
 
@@ -172,6 +175,32 @@ def run_info(model_path: Path, out: Console) -> None:
         io.add_row(row["name"], row["dtype"], str(row["shape"]), row["meaning"])
     out.print(io)
     out.print("config: " + json.dumps(cfg.to_dict()))
+
+
+def _onnx_info(path: Path, out: Console) -> None:
+    from edgefusion.export.graph import op_counts
+    from edgefusion.export.metadata import load_onnx, metadata_of
+
+    model = load_onnx(path)
+    meta = metadata_of(model, path)
+    table = Table(title=f"{path} (edgefusion {meta.version})", title_justify="left", show_header=False)
+    table.add_column()
+    table.add_column()
+    table.add_row("precision", meta.precision)
+    table.add_row("batch", "dynamic" if meta.batch is None else str(meta.batch))
+    table.add_row("file size", f"{path.stat().st_size / 1e6:.2f} MB")
+    table.add_row("opset", str(model.opset_import[0].version))
+    table.add_row("ops", ", ".join(f"{k} {v}" for k, v in sorted(op_counts(model).items())))
+    table.add_row("classes", ", ".join(meta.classes))
+    for key, value in sorted(meta.extra.items()):
+        table.add_row(key, json.dumps(value))
+    out.print(table)
+    io = Table(title="input contract", title_justify="left")
+    for col in ("tensor", "dtype", "shape", "meaning"):
+        io.add_column(col)
+    for row in meta.contract:
+        io.add_row(row["name"], row["dtype"], str(row["shape"]), row["meaning"])
+    out.print(io)
 
 
 def run_make_corpus(folder: Path, actors: int, sentences: int, seed: int, video: bool, err: Console) -> None:

@@ -183,6 +183,9 @@ def test_build_without_tensorrt_is_one_line(parent: Path, tmp_path: Path) -> Non
         pytest.skip("TensorRT is installed: tests/test_tensorrt_build.py builds a real engine")
 
 
-def test_summary_json_printable(calibrated: dict) -> None:
+def test_info_describes_an_int8_artifact(calibrated: dict) -> None:
     cal = read_metadata(calibrated["cpu"][0]).extra["calibration"]
     assert json.loads(json.dumps(cal)) == cal
+    text = cli("info", calibrated["cpu"][0]).stdout
+    for needle in ("int8", "QuantizeLinear", '"method": "minmax"', "audio_logits", "[1, 4, 112, 112, 3]"):
+        assert needle in text, needle
