@@ -265,6 +265,64 @@ def build(
     )
 
 
+@app.command()
+def run(
+    model: ArtifactArg,
+    audio: Annotated[
+        str, typer.Option(help="Audio source: mic://default, mic://N, file://clip.wav, or none.")
+    ] = "mic://default",
+    video: Annotated[
+        str,
+        typer.Option(
+            help="Video source: camera://0, v4l2:///dev/video0, csi://0 (Jetson), gst://PIPELINE, file://clip.mp4, "
+            "or none."
+        ),
+    ] = "none",
+    backend: Annotated[
+        str | None, typer.Option(help="torch, onnxruntime or tensorrt [default: from the artifact].")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for the runner.")] = None,
+    hop: Annotated[float, typer.Option(help="Seconds between inferences.")] = 0.25,
+    smooth: Annotated[
+        float, typer.Option(help="Smoothing: weight of the previous probabilities, 0 (none) to <1.")
+    ] = 0.5,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds of stream.")] = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="file:// sources only: replay as fast as possible, same events.")
+    ] = False,
+    jsonl: Annotated[Path | None, typer.Option(help="Write every event to this file, one JSON a line.")] = None,
+    save_video: Annotated[
+        Path | None, typer.Option(help="Write the frames with face box and probabilities to this mp4.")
+    ] = None,
+    overlay: Annotated[bool, typer.Option("--overlay", help="Show the overlay in a window (needs a display).")] = False,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="TensorRT: capture inference in a CUDA graph and replay it.")
+    ] = False,
+    live_view: Annotated[
+        bool, typer.Option("--live/--print", help="A live terminal view, or one printed line per event.")
+    ] = True,
+) -> None:
+    """Run the model live on a microphone and a camera (or replayed files): emotion and per-stage latency."""
+    from edgefusion.run_command import run_stream
+
+    run_stream(
+        model, audio, video, backend, threads, hop, smooth, duration, fast, jsonl, save_video, overlay, cuda_graph,
+        live_view, err, out,
+    )  # fmt: skip
+
+
+@app.command()
+def doctor(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report to this JSON file.")] = None,
+) -> None:
+    """What this machine offers edgefusion: Python, torch, GPU, TensorRT, ONNX Runtime, OpenCV, audio, cameras."""
+    from edgefusion.doctor import run_doctor
+
+    failed = run_doctor(out, json_path)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command("make-corpus")
 def make_corpus(
     folder: Annotated[Path, typer.Argument(help="Folder to write the corpus into (created).")],
