@@ -1,0 +1,123 @@
+"""What ``edgefusion run`` does: open the artifact and the sources, stream, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from edgefusion.errors import EdgefusionError
+from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, StreamSettings
+
+STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
+
+
+@dataclass
+class LatencyRecorder:
+    """A sink that keeps every event's per-stage latency for the closing report."""
+
+    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    labels: list[str] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        for stage in STAGES:
+            v = event.latency_ms.get(stage)
+            if v is not None and v == v:
+                self.values[stage].append(v)
+        self.labels.append(event.label)
+
+    def close(self) -> None:
+        pass
+
+    def table(self) -> Table:
+        t = Table(title="latency per stage (ms)", title_justify="left")
+        for col in ("stage", "median", "p90", "p99", "max"):
+            t.add_column(col, justify="right")
+        for stage, v in self.values.items():
+            if v:
+                p50, p90, p99 = np.percentile(v, [50, 90, 99])
+                t.add_row(stage, f"{p50:.2f}", f"{p90:.2f}", f"{p99:.2f}", f"{max(v):.2f}")
+        return t
+
+
+def run_stream(
+    model: Path,
+    audio_uri: str,
+    video_uri: str,
+    backend: str | None,
+    threads: int | None,
+    hop: float,
+    smooth: float,
+    duration: float | None,
+    fast: bool,
+    jsonl: Path | None,
+    save_video: Path | None,
+    overlay: bool,
+    cuda_graph: bool,
+    live_view: bool,
+    err: Console,
+    out: Console,
+) -> RunSummary:
+    from edgefusion.runtime.clock import Clock, ManualClock
+    from edgefusion.runtime.face_stage import FaceStage, FaceThread
+    from edgefusion.runtime.runner import open_runner
+    from edgefusion.runtime.sinks import JsonlSink, OverlayWindow, PrintSink, TerminalSink, VideoSink
+    from edgefusion.runtime.sources import open_audio, open_video
+
+    if hop <= 0:
+        raise EdgefusionError(f"--hop must be positive, got {hop}")
+    if not 0 <= smooth < 1:
+        raise EdgefusionError(f"--smooth must be in [0, 1), got {smooth}")
+    if duration is not None and duration <= 0:
+        raise EdgefusionError(f"--duration must be positive, got {duration}")
+    if audio_uri == "none" and video_uri == "none":
+        raise EdgefusionError("--audio and --video are both none: give at least one source")
+    if fast and any("://" in u and not u.startswith("file://") for u in (audio_uri, video_uri)):
+        raise EdgefusionError("--fast replays files only; live sources run in real time")
+    options: dict[str, Any] = {"threads": threads} if threads else {}
+    if cuda_graph:
+        options["cuda_graph"] = True
+    runner = open_runner(model, backend, **options)
+    clock = ManualClock() if fast else Clock()
+    audio = open_audio(audio_uri, clock, runner.meta.config.sample_rate)
+    video = open_video(video_uri, clock)
+    cfg = runner.meta.config
+    recorder = LatencyRecorder()
+    sinks: list[Any] = [recorder]
+    if jsonl is not None:
+        sinks.append(JsonlSink(jsonl))
+    if save_video is not None:
+        sinks.append(VideoSink(save_video, hop))
+    if overlay:
+        sinks.append(OverlayWindow())
+    sinks.append(TerminalSink(err, f"{model.name} [{runner.backend}]") if live_view else PrintSink(out))
+    faces = None
+    with runner:
+        try:
+            if audio is not None:
+                audio.start()
+            if video is not None:
+                video.start()
+                faces = FaceThread(video, FaceStage(frames=cfg.frames, size=cfg.frame_size), clock)
+                faces.start()
+            settings = StreamSettings(hop=hop, smooth=smooth, duration=duration)
+            summary = Pipeline(runner, audio, faces, clock, settings, sinks).run()
+        finally:
+            if faces is not None:
+                faces.stop()
+            for source in (audio, video):
+                if source is not None:
+                    source.stop()
+    out.print(recorder.table())
+    out.print(
+        f"{summary.events} events in {summary.seconds:.1f} s ({summary.reason}); skipped hops {summary.skipped}; "
+        f"audio overflows {summary.overflows}; runner {runner.description}"
+    )
+    if recorder.labels:
+        values, counts = np.unique(recorder.labels, return_counts=True)
+        out.print(f"majority label: {values[counts.argmax()]} ({counts.max()} of {len(recorder.labels)} hops)")
+    return summary

@@ -1,0 +1,231 @@
+"""The streaming pipeline: every hop, snapshot the newest window, infer once, smooth, emit an event.
+
+Latest wins: when a hop's work runs late, the hops it overran are skipped and counted, and
+the next hop takes the newest data; nothing queues. Each event carries the time, the label,
+the fused and per-modality probabilities, ``present``, and the latency of every stage in ms:
+
+- ``audio_age`` / ``frame_age``: how old the newest audio sample and face frame were at the hop;
+- ``preprocess``: snapshotting the ring buffers and building the feed;
+- ``inference``: ``runner.infer``;
+- ``postprocess``: softmax, smoothing and building the event;
+- ``pipeline``: preprocess + postprocess, what the pipeline adds to inference;
+- ``total``: from the hop's start to the event being ready.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgefusion.runtime.clock import Clock
+from edgefusion.runtime.runner import Runner
+
+DEFAULT_HOP = 0.25
+DEFAULT_SMOOTH = 0.5
+MAX_FACE_AGE = 0.5  # seconds: older crops count as no face
+
+
+@dataclass
+class StreamSettings:
+    hop: float = DEFAULT_HOP
+    smooth: float = DEFAULT_SMOOTH  # weight of the previous smoothed probabilities (0 = none)
+    duration: float | None = None  # seconds of stream time; None = until the sources end or Ctrl-C
+    max_face_age: float = MAX_FACE_AGE
+
+
+@dataclass
+class Event:
+    t: float
+    hop: int
+    label: str
+    probs: dict[str, float]  # smoothed fused probabilities
+    raw: dict[str, dict[str, float]]  # unsmoothed "fused", "audio", "video" probabilities
+    present: dict[str, bool]
+    latency_ms: dict[str, float]
+    skipped: int  # hops skipped so far
+    overflows: int  # audio input overflows so far
+    box: tuple[int, int, int, int] | None = None  # face box (x, y, w, h) in the frame
+    frame: Any = field(default=None, repr=False)  # the newest frame (for video sinks), not serialised
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 4),
+            "hop": self.hop,
+            "label": self.label,
+            "probs": {k: round(v, 5) for k, v in self.probs.items()},
+            "raw": {m: {k: round(v, 5) for k, v in p.items()} for m, p in self.raw.items()},
+            "present": self.present,
+            "latency_ms": {k: round(v, 3) if math.isfinite(v) else None for k, v in self.latency_ms.items()},
+            "skipped": self.skipped,
+            "overflows": self.overflows,
+            "box": list(self.box) if self.box else None,
+        }
+
+
+class Sink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AudioInput(Protocol):
+    overflows: int
+
+    @property
+    def ended(self) -> bool: ...
+
+    def snapshot(self, n: int) -> Any: ...
+
+
+class FaceInput(Protocol):
+    @property
+    def ended(self) -> bool: ...
+
+    def snapshot(self, now: float) -> tuple[np.ndarray | None, Any, float, Any]:
+        """(crops uint8 [T, S, S, 3] or None, face box or None, frame age in s, newest Frame or None)"""
+        ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class RunSummary:
+    events: int
+    skipped: int
+    overflows: int
+    seconds: float
+    reason: str
+
+
+class Pipeline:
+    """Runs ``runner`` (active) on ``audio`` and ``faces`` (either may be None) until told to stop."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        audio: AudioInput | None,
+        faces: FaceInput | None,
+        clock: Clock,
+        settings: StreamSettings,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        if audio is None and faces is None:
+            raise ValueError("the pipeline needs at least one source")
+        self.runner, self.audio, self.faces, self.clock = runner, audio, faces, clock
+        self.settings, self.sinks = settings, list(sinks)
+        cfg = runner.meta.config
+        self.classes = list(runner.meta.classes)
+        self.window = cfg.window_samples
+        self.frames, self.size = cfg.frames, cfg.frame_size
+        # preallocated feed, reused every hop (batch 1)
+        self.feed = {
+            "audio": np.zeros((1, self.window), dtype=np.float32),
+            "video": np.zeros((1, self.frames, self.size, self.size, 3), dtype=np.uint8),
+            "present": np.zeros((1, 2), dtype=np.float32),
+        }
+        self.smoothed: np.ndarray | None = None
+        self.skipped = 0
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def _sources_ended(self) -> bool:
+        return all(s is None or s.ended for s in (self.audio, self.faces))
+
+    def step(self, hop: int, hop_start: float) -> Event:
+        """One hop: snapshot, infer, smooth; ``hop_start`` is the perf_counter time the hop began."""
+        now = self.clock.now()
+        t0 = time.perf_counter()
+        audio_age = frame_age = float("nan")
+        present = self.feed["present"]
+        present[:] = 0.0
+        if self.audio is not None:
+            snap = self.audio.snapshot(self.window)
+            self.feed["audio"][0] = snap.samples
+            present[0, 0] = 1.0 if snap.live else 0.0
+            audio_age = snap.age * 1e3
+        box = frame = None
+        if self.faces is not None:
+            crops, box, age, frame = self.faces.snapshot(now)
+            if crops is not None and age <= self.settings.max_face_age:
+                self.feed["video"][0] = crops
+                present[0, 1] = 1.0
+            frame_age = age * 1e3
+        t1 = time.perf_counter()
+        out = self.runner.infer(self.feed)
+        t2 = time.perf_counter()
+        fused = softmax(out["logits"][0].astype(np.float64))
+        if self.smoothed is None or self.settings.smooth <= 0:
+            self.smoothed = fused
+        else:
+            self.smoothed = self.settings.smooth * self.smoothed + (1 - self.settings.smooth) * fused
+        raw = {"fused": fused, "audio": softmax(out["audio_logits"][0]), "video": softmax(out["video_logits"][0])}
+        event = Event(
+            t=now,
+            hop=hop,
+            label=self.classes[int(self.smoothed.argmax())],
+            probs=dict(zip(self.classes, map(float, self.smoothed), strict=True)),
+            raw={m: dict(zip(self.classes, map(float, p), strict=True)) for m, p in raw.items()},
+            present={"audio": bool(present[0, 0]), "video": bool(present[0, 1])},
+            latency_ms={},
+            skipped=self.skipped,
+            overflows=getattr(self.audio, "overflows", 0) if self.audio is not None else 0,
+            box=(int(box.x), int(box.y), int(box.w), int(box.h)) if box is not None else None,
+            frame=None if frame is None else frame.image,
+        )
+        t3 = time.perf_counter()
+        event.latency_ms = {
+            "audio_age": audio_age,
+            "frame_age": frame_age,
+            "preprocess": (t1 - t0) * 1e3,
+            "inference": (t2 - t1) * 1e3,
+            "postprocess": (t3 - t2) * 1e3,
+            "pipeline": (t1 - t0 + t3 - t2) * 1e3,
+            "total": (t3 - hop_start) * 1e3,
+        }
+        return event
+
+    def run(self) -> RunSummary:
+        """Hop until ``duration``, the end of every source, ``stop()`` or Ctrl-C; every event reaches the sinks."""
+        hop_s = self.settings.hop
+        start = self.clock.now()
+        hop, events, reason = 1, 0, "sources ended"
+        started = time.perf_counter()
+        try:
+            while not self.stopped:
+                due = start + hop * hop_s
+                if self.settings.duration is not None and due - start > self.settings.duration + 1e-9:
+                    reason = "duration reached"
+                    break
+                self.clock.sleep_until(due)
+                hop_start = time.perf_counter()
+                late = self.clock.now() - due
+                if self.clock.realtime and late >= hop_s:  # latest wins: skip the overrun hops
+                    missed = int(late // hop_s)
+                    self.skipped += missed
+                    hop += missed
+                event = self.step(hop, hop_start)
+                for sink in self.sinks:
+                    sink.emit(event)
+                events += 1
+                hop += 1
+                if self._sources_ended():
+                    break
+            else:
+                reason = "stopped"
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            for sink in self.sinks:
+                sink.close()
+        overflows = getattr(self.audio, "overflows", 0) if self.audio is not None else 0
+        return RunSummary(events, self.skipped, overflows, time.perf_counter() - started, reason)
