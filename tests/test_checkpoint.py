@@ -23,17 +23,23 @@ def saved(tmp_path: Path) -> tuple[Path, EmotionNet]:
     return save_checkpoint(tmp_path / "m.pt", model, extra={"note": "test"}), model
 
 
-def test_round_trip_gives_identical_outputs(saved: tuple[Path, EmotionNet]) -> None:
+def test_round_trip_gives_identical_weights_and_outputs(saved: tuple[Path, EmotionNet]) -> None:
     path, model = saved
     loaded, meta = load_checkpoint(path)
     assert loaded.cfg == SMALL
     assert meta["format_version"] == FORMAT_VERSION and meta["extra"] == {"note": "test"}
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    for name, tensor in original.items():
+        assert torch.equal(tensor, restored[name]), name
     audio = 0.1 * torch.randn(2, SMALL.window_samples)
     video = torch.randint(0, 256, (2, SMALL.frames, SMALL.frame_size, SMALL.frame_size, 3), dtype=torch.uint8)
     present = torch.ones(2, 2)
     with torch.no_grad():
         for a, b in zip(model(audio, video, present), loaded(audio, video, present), strict=True):
-            assert torch.equal(a, b)
+            # bitwise-equal weights, but the CPU kernels may sum in another order for another module
+            # (seen on CI): equal to float32 rounding, not bitwise
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def edit(path: Path, **changes: object) -> Path:

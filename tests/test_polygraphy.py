@@ -15,7 +15,10 @@ from tests.test_cli import cli
 from tests.test_export import feed
 
 polygraphy = pytest.importorskip("polygraphy", reason="polygraphy is in the dev extra")
-POLYGRAPHY = [sys.executable, "-m", "polygraphy"] if shutil.which("polygraphy") is None else ["polygraphy"]
+# The console script sits beside the interpreter (the venv's bin/), which need not be on PATH:
+# `python -m polygraphy` does not work, the package has no __main__.
+_BESIDE = Path(sys.executable).parent / "polygraphy"
+POLYGRAPHY = [str(_BESIDE)] if _BESIDE.exists() else [shutil.which("polygraphy") or "polygraphy"]
 
 
 @pytest.fixture(scope="module")

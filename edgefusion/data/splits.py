@@ -70,4 +70,3 @@ def split_by_actor(
     train = [c for c in clips if _key(c.actor) not in val]
     held = [c for c in clips if _key(c.actor) in val]
     return train, held
-

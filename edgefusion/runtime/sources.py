@@ -487,7 +487,7 @@ class FileAudioSource(AudioSource):
     ``FILE_BLOCK_SECONDS`` blocks as their time comes; with a ManualClock ``snapshot`` delivers
     everything due by ``clock.now()`` first (no thread, exact). After the last sample, ``ended``
     is True and ``snapshot`` keeps returning the last window, with ``live=False`` once it is
-older than ``ENDED_GRACE_SECONDS``.
+    older than ``ENDED_GRACE_SECONDS``.
     """
 
     def __init__(
