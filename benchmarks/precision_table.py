@@ -106,7 +106,9 @@ def main() -> None:
         feed["video"] = np.random.default_rng(0).integers(0, 256, feed["video"].shape, dtype=np.uint8)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task(f"timing {len(runners)} artifacts round-robin", total=args.runs)
-            latency = time_runners(runners, feed, args.runs, args.warmup, lambda n: bar.advance(task, n))
+            feeds = {name: feed for name in runners}
+            timings = time_runners(runners, feeds, args.runs, args.warmup, progress=lambda n: bar.advance(task, n))
+            latency = {name: t.latency for name, t in timings.items()}
     finally:
         for r in runners.values():
             r.deactivate()

@@ -312,6 +312,84 @@ def run(
 
 
 @app.command()
+def bench(
+    artifacts: Annotated[
+        list[Path], typer.Argument(help="Artifacts to compare: checkpoints (.pt), ONNX (fp32, fp16, int8), engines.")
+    ],
+    warmup: Annotated[int, typer.Option(help="Untimed calls per artifact before timing.")] = 20,
+    runs: Annotated[
+        int | None,
+        typer.Option(help="Timed rounds, one call of each artifact per round [default: 200, or none with --seconds]."),
+    ] = None,
+    seconds: Annotated[
+        float | None, typer.Option(help="Time for this many seconds instead (with --runs: whichever ends first).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Windows per call.")] = 1,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for ONNX Runtime and PyTorch.")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="torch, onnxruntime or tensorrt for every artifact [default: by suffix].")
+    ] = None,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="Engines: also time each with its inference in a CUDA graph.")
+    ] = False,
+    memory: Annotated[
+        bool, typer.Option("--memory/--no-memory", help="Measure peak memory, one process per artifact.")
+    ] = True,
+    data: Annotated[
+        Path | None, typer.Option(help="Corpus to score accuracy and macro-F1 on (and to draw timing inputs from).")
+    ] = None,
+    actors: Annotated[str | None, typer.Option(help="Score only these actors of --data, e.g. '13-16'.")] = None,
+    recommend_: Annotated[
+        bool, typer.Option("--recommend", help="Name the artifact to ship and say why (needs --data).")
+    ] = False,
+    max_drop: Annotated[
+        float, typer.Option(help="--recommend: accuracy points an artifact may lose against float32.")
+    ] = 1.0,
+    budget_ms: Annotated[
+        float | None, typer.Option(help="--recommend: the most accurate artifact whose p99 fits this budget.")
+    ] = None,
+    stream: Annotated[
+        bool,
+        typer.Option("--stream", help="Also run each artifact through the live pipeline on --audio, in real time."),
+    ] = False,
+    audio: Annotated[
+        str | None,
+        typer.Option(help="file://clip.wav: the clip --stream replays (also the timing input without --data)."),
+    ] = None,
+    video: Annotated[str | None, typer.Option(help="file://clip.mp4: a video --stream replays with the audio.")] = None,
+    stream_seconds: Annotated[
+        float | None, typer.Option(help="--stream: stop after this many seconds [default: the clip's length].")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write every figure, the machine and the settings.")
+    ] = None,
+    markdown_path: Annotated[Path | None, typer.Option("--markdown", help="Write the table as markdown.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write latency CDFs and accuracy against p99 to this PNG.")] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="An earlier --json report: show changes, flag regressions beyond the noise.")
+    ] = None,
+    calm_as_neutral: CalmOpt = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Latency (median, p90, p99, max, std), throughput, memory, size and accuracy of artifacts, side by side.
+
+    Artifacts are timed round-robin on the same real inputs after a warm-up, every call counted.
+    Compare figures within one run: medians and ratios travel between machines, absolute times do not.
+    """
+    from edgefusion.bench.command import DEFAULT_RUNS, BenchSettings, run_bench
+
+    settings = BenchSettings(
+        warmup=warmup, runs=runs, seconds=seconds, batch=batch, threads=threads, backend=backend,
+        cuda_graph=cuda_graph, memory=memory, data=data, actors=actors, calm_as_neutral=calm_as_neutral,
+        cache_dir=cache_dir, recommend=recommend_, max_drop=max_drop, budget_ms=budget_ms, stream=stream,
+        audio=audio, video=video, stream_seconds=stream_seconds,
+    )  # fmt: skip
+    if runs is None and seconds is None:
+        settings.runs = DEFAULT_RUNS
+    run_bench(artifacts, settings, json_path, markdown_path, plot, compare, err, out)
+
+
+@app.command()
 def doctor(
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report to this JSON file.")] = None,
 ) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from edgefusion.errors import EdgefusionError
-from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, StreamSettings
+from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, Sink, StreamSettings
+
+if TYPE_CHECKING:
+    from edgefusion.runtime.clock import Clock
+    from edgefusion.runtime.runner import Runner
+    from edgefusion.runtime.sources import AudioSource, VideoSource
 
 STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
 
@@ -44,6 +50,39 @@ class LatencyRecorder:
         return t
 
 
+def stream(
+    runner: Runner,
+    audio: AudioSource | None,
+    video: VideoSource | None,
+    clock: Clock,
+    settings: StreamSettings,
+    sinks: Sequence[Sink],
+) -> RunSummary:
+    """Start the sources (and a face thread on the video), run the pipeline, stop everything.
+
+    ``runner`` must be active; the sources are opened but not started. Used by ``run`` and by
+    ``bench --stream``.
+    """
+    from edgefusion.runtime.face_stage import FaceStage, FaceThread
+
+    cfg = runner.meta.config
+    faces = None
+    try:
+        if audio is not None:
+            audio.start()
+        if video is not None:
+            video.start()
+            faces = FaceThread(video, FaceStage(frames=cfg.frames, size=cfg.frame_size), clock)
+            faces.start()
+        return Pipeline(runner, audio, faces, clock, settings, list(sinks)).run()
+    finally:
+        if faces is not None:
+            faces.stop()
+        for source in (audio, video):
+            if source is not None:
+                source.stop()
+
+
 def run_stream(
     model: Path,
     audio_uri: str,
@@ -63,7 +102,6 @@ def run_stream(
     out: Console,
 ) -> RunSummary:
     from edgefusion.runtime.clock import Clock, ManualClock
-    from edgefusion.runtime.face_stage import FaceStage, FaceThread
     from edgefusion.runtime.runner import open_runner
     from edgefusion.runtime.sinks import JsonlSink, OverlayWindow, PrintSink, TerminalSink, VideoSink
     from edgefusion.runtime.sources import open_audio, open_video
@@ -85,7 +123,6 @@ def run_stream(
     clock = ManualClock() if fast else Clock()
     audio = open_audio(audio_uri, clock, runner.meta.config.sample_rate)
     video = open_video(video_uri, clock)
-    cfg = runner.meta.config
     recorder = LatencyRecorder()
     sinks: list[Any] = [recorder]
     if jsonl is not None:
@@ -95,23 +132,8 @@ def run_stream(
     if overlay:
         sinks.append(OverlayWindow())
     sinks.append(TerminalSink(err, f"{model.name} [{runner.backend}]") if live_view else PrintSink(out))
-    faces = None
     with runner:
-        try:
-            if audio is not None:
-                audio.start()
-            if video is not None:
-                video.start()
-                faces = FaceThread(video, FaceStage(frames=cfg.frames, size=cfg.frame_size), clock)
-                faces.start()
-            settings = StreamSettings(hop=hop, smooth=smooth, duration=duration)
-            summary = Pipeline(runner, audio, faces, clock, settings, sinks).run()
-        finally:
-            if faces is not None:
-                faces.stop()
-            for source in (audio, video):
-                if source is not None:
-                    source.stop()
+        summary = stream(runner, audio, video, clock, StreamSettings(hop=hop, smooth=smooth, duration=duration), sinks)
     out.print(recorder.table())
     out.print(
         f"{summary.events} events in {summary.seconds:.1f} s ({summary.reason}); skipped hops {summary.skipped}; "

@@ -37,6 +37,9 @@ class Runner(ABC):
         self.path = Path(path)
         self.meta: ArtifactMeta = self._read_meta()
         self.active = False
+        # A GPU runner timing its stages: ms of host-to-device copy, compute and device-to-host
+        # copy of the last ``infer`` (CUDA events); None where there is no such split (CPU).
+        self.last_split: dict[str, float] | None = None
 
     # lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Runner:

@@ -261,11 +261,20 @@ class _Tensor:
 class TensorRTRunner(Runner):
     backend = "tensorrt"
 
-    def __init__(self, path: str | Path, cuda_graph: bool = False, device: int = 0, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        cuda_graph: bool = False,
+        device: int = 0,
+        threads: int | None = None,
+        split_timing: bool = False,
+    ) -> None:
         """``cuda_graph`` replays one captured enqueue per batch size (needs cuda-python);
         ``device`` is the CUDA GPU index; ``threads`` is accepted for a uniform ``open_runner``
-        and ignored (TensorRT runs on the GPU)."""
+        and ignored (TensorRT runs on the GPU); ``split_timing`` records CUDA events around the
+        copies and the compute of every call into ``last_split`` (for benchmarks)."""
         self.cuda_graph = cuda_graph
+        self.split_timing = split_timing
         self.device = int(device)
         self.threads = threads
         self.record: dict[str, Any] = {}
@@ -287,6 +296,7 @@ class TensorRTRunner(Runner):
         self._stream: Any = None
         self._tensors: dict[str, _Tensor] = {}
         self._graphs: dict[int, tuple[Any, Any]] = {}  # run batch -> (graph, executable graph)
+        self._events: list[Any] = []  # split_timing: before h2d, after h2d, after compute, after d2h
         self._lowest = self._highest = 1
         self._dynamic = False
         self._shape_batch = 0  # the batch the context's input shapes are set to (dynamic engines)
@@ -457,6 +467,7 @@ class TensorRTRunner(Runner):
             self._cudart.cudaGraphExecDestroy(graph_exec)
             self._cudart.cudaGraphDestroy(graph)
         self._graphs = {}
+        self._events = []  # pycuda destroys an event when it is collected, context current
         self._io = None
         self._context = None  # execution context before the engine, engine before the runtime
         self._engine = None
@@ -484,6 +495,8 @@ class TensorRTRunner(Runner):
             if self._gpu_context is None:
                 raise RuntimeError("TensorRTRunner used after deactivate()")
             self._gpu_context.push()
+            if self.split_timing:
+                self.last_split = {"h2d": 0.0, "compute": 0.0, "d2h": 0.0}
             try:
                 parts = [
                     self._run_batch({k: v[start:stop] for k, v in feed.items()}, run)
@@ -515,14 +528,34 @@ class TensorRTRunner(Runner):
                 if not self._io.set_shape(tensor.name, (run, *tensor.dims)):
                     raise RunnerError(located(self.path, f"TensorRT refused batch {run} for input {tensor.name}"))
             self._shape_batch = run
+        self._mark(0)
         for tensor in inputs:
             cuda.memcpy_htod_async(tensor.device, tensor.host[:run], stream)
+        self._mark(1)
         self._execute(run)
+        self._mark(2)
         outputs = [self._tensors[name] for name in OUTPUTS]
         for tensor in outputs:
             cuda.memcpy_dtoh_async(tensor.host[:run], tensor.device, stream)
+        self._mark(3)
         stream.synchronize()
+        self._add_split()
         return {t.name: np.array(t.host[:rows], dtype=np.float32) for t in outputs}
+
+    def _mark(self, index: int) -> None:
+        """Record split-timing event ``index`` on the stream (when split timing is on)."""
+        if self.split_timing:
+            if not self._events:  # made lazily, in the context current for this call
+                self._events = [self._cuda.Event() for _ in range(4)]
+            self._events[index].record(self._stream)
+
+    def _add_split(self) -> None:
+        """Add this batch's stage times (ms, from the events recorded on the now idle stream)."""
+        if not self.split_timing or self.last_split is None:
+            return
+        e = self._events
+        for stage, (begin, end) in zip(("h2d", "compute", "d2h"), ((0, 1), (1, 2), (2, 3)), strict=True):
+            self.last_split[stage] += float(e[begin].time_till(e[end]))
 
     def _execute(self, run: int) -> None:
         if self._cudart is None:
