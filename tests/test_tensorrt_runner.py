@@ -239,6 +239,24 @@ def test_runner_opens_again_after_closing(built: dict) -> None:
     np.testing.assert_allclose(first["logits"], again["logits"], atol=1e-6)
 
 
+@needs_gpu
+def test_split_timing_reports_copies_and_compute_within_the_call(built: dict) -> None:
+    import time
+
+    _, engine = built["dynamic"]
+    x = feed(4, seed=12)
+    with open_runner(engine, split_timing=True) as runner:
+        assert runner.last_split is None
+        runner.infer(x)
+        start = time.perf_counter()
+        runner.infer(x)
+        wall_ms = 1e3 * (time.perf_counter() - start)
+        split = runner.last_split
+    assert split is not None and set(split) == {"h2d", "compute", "d2h"}
+    assert all(v >= 0 for v in split.values()) and split["compute"] > 0
+    assert sum(split.values()) <= wall_ms  # events sit inside the synchronous call
+
+
 @pytest.mark.skipif(not HAS_CUDART, reason="cuda-python not installed (CUDA graphs need it)")
 @needs_gpu
 def test_cuda_graph_replay_matches(built: dict) -> None:
