@@ -93,7 +93,8 @@ def main() -> None:
     clips = load_clips(args.data, args.eval_actors, False)
     store = ClipStore(meta.config, args.cache_dir)
     rows = {}
-    runners = {name: open_runner(path, threads=args.threads) for name, path in artifacts.items()}
+    # timed side by side: idle sessions must not spin on the cores the timed one needs
+    runners = {name: open_runner(path, threads=args.threads, spin=False) for name, path in artifacts.items()}
     for r in runners.values():
         r.activate()
     try:

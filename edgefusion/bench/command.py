@@ -263,14 +263,18 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
             f"the machine was busy before the run (load {machine['load_average'][0]:.2f} on "
             f"{machine['usable_cores']} cores): the latencies below include other programs' work"
         )
-    options: dict[str, Any] = {"threads": s.threads} if s.threads else {}
+    base: dict[str, Any] = {"threads": s.threads} if s.threads else {}
     entries: list[Entry] = []
     for path in artifacts:
         name = _name(path, artifacts)
+        options = dict(base)
+        if backend_for(path, s.backend) == "onnxruntime" and len(artifacts) > 1:
+            # timed side by side, a session's idle threads must not spin on the cores the next one needs
+            options["spin"] = False
         entries.append(Entry(name, path, open_runner(path, s.backend, **options)))
         if s.cuda_graph and entries[-1].runner.backend == "tensorrt":
             entries[-1].runner.split_timing = True  # type: ignore[attr-defined]
-            graph = open_runner(path, s.backend, cuda_graph=True, split_timing=True, **options)
+            graph = open_runner(path, s.backend, cuda_graph=True, split_timing=True, **base)
             entries.append(Entry(f"{name} [CUDA graph]", path, graph, variant="cuda graph"))
         elif entries[-1].runner.backend == "tensorrt":
             entries[-1].runner.split_timing = True  # type: ignore[attr-defined]
@@ -323,7 +327,7 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
     report: dict[str, Any] = {
         "tool": "edgefusion bench",
         "machine": machine,
-        "settings": s.to_dict(),
+        "settings": s.to_dict() | {"onnxruntime_spinning": len(artifacts) == 1},
         "feed": sources[entries[0].name],
         "artifacts": [{"name": e.name, **e.results} for e in entries],
         "warnings": warnings,
