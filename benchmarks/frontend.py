@@ -30,6 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Timed round-robin, no implementation's idle threads may busy-wait on the cores the next one
+# needs: OpenMP (PyTorch's threads) must sleep when idle, and so must ONNX Runtime's (below).
+# Set before torch is imported, when OpenMP reads it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import librosa
 import numpy as np
 import onnxruntime as ort
@@ -164,6 +169,7 @@ def onnx_session(module: LogMel, threads: int, directory: Path) -> ort.Inference
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -56,7 +56,7 @@ def recommend(candidates: Sequence[Candidate], max_drop: float = 1.0, budget_ms:
         return Recommendation(
             best.name,
             f"{best.name}: the fastest within {max_drop:g} pt of {ref.name} "
-            f"(p99 {best.p99_ms:.2f} ms, accuracy {best.accuracy:.1%}, {drop(best):+.1f} pt lost{versus})",
+            f"(p99 {best.p99_ms:.2f} ms, accuracy {best.accuracy:.1%}, {-drop(best):+.1f} pt{versus})",
         )
     fits = [c for c in within_drop if c.p99_ms <= budget_ms]
     if not fits:
@@ -70,5 +70,5 @@ def recommend(candidates: Sequence[Candidate], max_drop: float = 1.0, budget_ms:
     return Recommendation(
         best.name,
         f"{best.name}: the most accurate with p99 within {budget_ms:g} ms "
-        f"(p99 {best.p99_ms:.2f} ms, accuracy {best.accuracy:.1%}, {drop(best):+.1f} pt against {ref.name})",
+        f"(p99 {best.p99_ms:.2f} ms, accuracy {best.accuracy:.1%}, {-drop(best):+.1f} pt against {ref.name})",
     )
