@@ -28,6 +28,7 @@ WINDOW_SECONDS = 2.0
 # Video: the last T face crops, square, BGR uint8 as OpenCV gives them.
 FRAME_SIZE = 112
 FRAMES = 4
+SPEC_NORMS = ("utterance", "band")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class ModelConfig:
     # fusion
     heads: int = 4
     dropout: float = 0.1
+    # standardisation of each window's log-mel: "utterance" (one mean and deviation over all
+    # bands and frames) or "band" (each mel band over time: removes a speaker's spectral tilt)
+    spec_norm: str = "utterance"
     # training-time augmentation inside the network (inactive in eval and export)
     spec_time_masks: int = 2
     spec_time_width: int = 12
@@ -69,6 +73,10 @@ class ModelConfig:
     # 1 +- freq_warp from its low edge (vocal-tract-length perturbation), time axis by 1 +- time_warp
     freq_warp: float = 0.0
     time_warp: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.spec_norm not in SPEC_NORMS:
+            raise ValueError(f"spec_norm {self.spec_norm!r}: choose one of {', '.join(SPEC_NORMS)}")
 
     @property
     def window_samples(self) -> int:

@@ -111,3 +111,19 @@ def test_spec_augment_only_in_training() -> None:
         assert torch.equal(model.spectrogram(audio), model.spectrogram(audio))
         model.train()
         assert not torch.equal(model.spectrogram(audio), model.spectrogram(audio))
+
+
+def test_standardise_per_window_or_per_band() -> None:
+    from edgefusion.model.network import standardise
+
+    db = torch.randn(2, 8, 50) * 5 + torch.linspace(-40, 0, 8)[None, :, None]  # a tilt across bands
+    whole = standardise(db, "utterance")
+    torch.testing.assert_close(whole.mean(dim=(1, 2)), torch.zeros(2), atol=1e-4, rtol=0)
+    assert whole.mean(dim=2).std() > 0.5  # the tilt survives a per-window standardisation
+    band = standardise(db, "band")
+    torch.testing.assert_close(band.mean(dim=2), torch.zeros(2, 8), atol=1e-4, rtol=0)
+    torch.testing.assert_close(band.std(dim=2, unbiased=False), torch.ones(2, 8), atol=1e-3, rtol=0)
+    # a fixed gain per band (a speaker's spectral tilt, a microphone's response) is removed
+    torch.testing.assert_close(standardise(db + torch.randn(1, 8, 1) * 10, "band"), band, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="spec_norm"):
+        ModelConfig(spec_norm="cepstral")

@@ -131,6 +131,14 @@ class AttentionFusion(nn.Module):
         return x[:, 0]
 
 
+def standardise(db: torch.Tensor, mode: str) -> torch.Tensor:
+    """log-mel [B, F, T] -> zero mean, unit deviation per window ("utterance") or per band over time ("band")."""
+    axes = (2,) if mode == "band" else (1, 2)
+    mean = db.mean(dim=axes, keepdim=True)
+    std = torch.sqrt(((db - mean) ** 2).mean(dim=axes, keepdim=True) + 1e-5)
+    return (db - mean) / std
+
+
 class SpecAugment(nn.Module):
     """Random time and frequency masks on ``[B, F, T]`` spectrograms; identity unless training."""
 
@@ -199,10 +207,7 @@ class EmotionNet(nn.Module):
 
     def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
         """float32 PCM [B, S] -> standardised log-mel image [B, 1, frame_size, frame_size]."""
-        db = self.logmel(audio.float())
-        mean = db.mean(dim=(1, 2), keepdim=True)
-        std = torch.sqrt(((db - mean) ** 2).mean(dim=(1, 2), keepdim=True) + 1e-5)
-        spec = self.spec_augment((db - mean) / std)
+        spec = self.spec_augment(standardise(self.logmel(audio.float()), self.cfg.spec_norm))
         size = self.cfg.frame_size
         image = F.interpolate(spec.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)
         if self.training and (self.cfg.freq_warp > 0 or self.cfg.time_warp > 0):
