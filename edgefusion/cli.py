@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,8 +20,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)  # long paths stay on one line (greppable, pasteable)
-err = Console(stderr=True, soft_wrap=True)
+# Long paths stay on one line (greppable, pasteable). Piped into a file or a log, tables get
+# PIPE_WIDTH columns rather than rich's 80, which folds every cell (COLUMNS still wins).
+PIPE_WIDTH = 200
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, soft_wrap=True, width=PIPE_WIDTH if wide else None)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 DataArg = Annotated[
     Path, typer.Argument(help="Corpus folder in CREMA-D (AudioWAV/, VideoFlash/) or RAVDESS (Actor_NN/) layout.")

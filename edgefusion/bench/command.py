@@ -21,7 +21,6 @@ from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
 STREAM_STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
 DEFAULT_RUNS = 200
-WIDE = 240  # columns for the table when the output is not a terminal
 OVERLOADED = 1.0  # load average per usable core above which a warning says the figures are suspect
 
 
@@ -364,8 +363,6 @@ def run_bench(
     report = build_report(artifacts, s, err)
     if old is not None:
         report["comparison"] = reports.compare_reports(old, report, str(compare_path))
-    if not out.is_terminal:  # a terminal crops the table to fit; a pipe or a file gets it whole
-        out.width = max(out.width, WIDE)
     out.print(reports.terminal_table(report))
     for line in reports.summary_lines(report):
         out.print(line, highlight=False)
