@@ -105,11 +105,14 @@ def _inputs(runner: Runner) -> list[tuple[str, str, list[Any]]]:
 
 
 def check_same_contract(entries: Sequence[Entry]) -> None:
+    """Artifacts scored on the same clips must take the same inputs at the same sample rate."""
     first = entries[0]
+
+    def signature(e: Entry) -> tuple[Any, int]:
+        return _inputs(e.runner), e.runner.meta.config.sample_rate
+
     for other in entries[1:]:
-        if _inputs(other.runner) != _inputs(first.runner) or other.runner.meta.config.to_dict().get(
-            "sample_rate"
-        ) != first.runner.meta.config.to_dict().get("sample_rate"):
+        if signature(other) != signature(first):
             raise EdgefusionError(
                 f"{first.path} and {other.path} take different inputs ({_describe(first.runner)} vs "
                 f"{_describe(other.runner)}): score them on --data in separate runs"
