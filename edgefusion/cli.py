@@ -391,13 +391,12 @@ def bench(
     from edgefusion.bench.command import DEFAULT_RUNS, BenchSettings, run_bench
 
     settings = BenchSettings(
-        warmup=warmup, runs=runs, seconds=seconds, batch=batch, threads=threads, backend=backend,
+        warmup=warmup, runs=DEFAULT_RUNS if runs is None and seconds is None else runs, seconds=seconds,
+        batch=batch, threads=threads, backend=backend,
         cuda_graph=cuda_graph, memory=memory, data=data, actors=actors, calm_as_neutral=calm_as_neutral,
         cache_dir=cache_dir, recommend=recommend_, max_drop=max_drop, budget_ms=budget_ms, stream=stream,
         audio=audio, video=video, stream_seconds=stream_seconds,
     )  # fmt: skip
-    if runs is None and seconds is None:
-        settings.runs = DEFAULT_RUNS
     run_bench(artifacts, settings, json_path, markdown_path, plot, compare, err, out)
 
 

@@ -39,14 +39,21 @@ class LatencyRecorder:
     def close(self) -> None:
         pass
 
+    def percentiles(self) -> dict[str, dict[str, float]]:
+        """Per stage that has values: median, p90, p99 and max in ms."""
+        summary = {}
+        for stage, v in self.values.items():
+            if v:
+                p50, p90, p99 = np.percentile(v, [50, 90, 99])
+                summary[stage] = {"median": float(p50), "p90": float(p90), "p99": float(p99), "max": float(max(v))}
+        return summary
+
     def table(self) -> Table:
         t = Table(title="latency per stage (ms)", title_justify="left")
         for col in ("stage", "median", "p90", "p99", "max"):
             t.add_column(col, justify="right")
-        for stage, v in self.values.items():
-            if v:
-                p50, p90, p99 = np.percentile(v, [50, 90, 99])
-                t.add_row(stage, f"{p50:.2f}", f"{p90:.2f}", f"{p99:.2f}", f"{max(v):.2f}")
+        for stage, q in self.percentiles().items():
+            t.add_row(stage, *(f"{q[k]:.2f}" for k in ("median", "p90", "p99", "max")))
         return t
 
 

@@ -19,7 +19,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
-STREAM_STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
 DEFAULT_RUNS = 200
 OVERLOADED = 1.0  # load average per usable core above which a warning says the figures are suspect
 
@@ -131,7 +130,6 @@ def timing_feed(runner: Runner, s: BenchSettings, clips: Sequence[Any] | None) -
     from edgefusion.export.parity import synthetic_feed
 
     cfg = runner.meta.config
-    feed = synthetic_feed(cfg, windows=s.batch)
     if clips:
         from edgefusion.data.store import ClipStore
         from edgefusion.export.parity import clip_feed
@@ -146,9 +144,11 @@ def timing_feed(runner: Runner, s: BenchSettings, clips: Sequence[Any] | None) -
         n = cfg.window_samples
         if len(pcm) >= n:
             starts = np.linspace(0, len(pcm) - n, s.batch).astype(int)
+            feed = synthetic_feed(cfg, windows=s.batch)  # random crops for the video input
             feed["audio"] = np.stack([pcm[i : i + n] for i in starts]).astype(np.float32)
             return feed, f"{s.batch} window(s) of {s.audio} (video: random crops)"
-    return feed, "speech-like tones and random crops (give --data or --audio for real clips)"
+    stand_in = "speech-like tones and random crops (give --data or --audio for real clips)"
+    return synthetic_feed(cfg, windows=s.batch), stand_in
 
 
 # -- the measurements -------------------------------------------------------------------------
@@ -230,13 +230,7 @@ def stream_all(entries: Sequence[Entry], s: BenchSettings, console: Console) -> 
         settings = StreamSettings(hop=s.hop, duration=s.stream_seconds)
         with console.status(f"streaming {s.audio} through {entry.name} in real time"):
             summary = stream(entry.runner, audio, video, clock, settings, [recorder])
-        stages = {}
-        for stage in STREAM_STAGES:
-            values = recorder.values[stage]
-            if values:
-                p50, p90, p99 = np.percentile(values, [50, 90, 99])
-                stages[stage] = {"median": round(p50, 3), "p90": round(p90, 3), "p99": round(p99, 3),
-                                 "max": round(max(values), 3)}  # fmt: skip
+        stages = {stage: {k: round(v, 3) for k, v in q.items()} for stage, q in recorder.percentiles().items()}
         entry.results["stream"] = {
             "events": summary.events,
             "skipped": summary.skipped,
@@ -265,21 +259,20 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
             f"the machine was busy before the run (load {machine['load_average'][0]:.2f} on "
             f"{machine['usable_cores']} cores): the latencies below include other programs' work"
         )
-    base: dict[str, Any] = {"threads": s.threads} if s.threads else {}
     entries: list[Entry] = []
     for path in artifacts:
         name = _name(path, artifacts)
-        options = dict(base)
-        if backend_for(path, s.backend) == "onnxruntime" and len(artifacts) > 1:
+        backend = backend_for(path, s.backend)
+        options: dict[str, Any] = {"threads": s.threads} if s.threads else {}
+        if backend == "onnxruntime" and len(artifacts) > 1:
             # timed side by side, a session's idle threads must not spin on the cores the next one needs
             options["spin"] = False
-        entries.append(Entry(name, path, open_runner(path, s.backend, **options)))
-        if s.cuda_graph and entries[-1].runner.backend == "tensorrt":
-            entries[-1].runner.split_timing = True  # type: ignore[attr-defined]
-            graph = open_runner(path, s.backend, cuda_graph=True, split_timing=True, **base)
+        if backend == "tensorrt":
+            options["split_timing"] = True  # h2d / compute / d2h from CUDA events
+        entries.append(Entry(name, path, open_runner(path, backend, **options)))
+        if s.cuda_graph and backend == "tensorrt":
+            graph = open_runner(path, backend, cuda_graph=True, **options)
             entries.append(Entry(f"{name} [CUDA graph]", path, graph, variant="cuda graph"))
-        elif entries[-1].runner.backend == "tensorrt":
-            entries[-1].runner.split_timing = True  # type: ignore[attr-defined]
 
     clips = None
     if s.data is not None:

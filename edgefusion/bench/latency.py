@@ -16,10 +16,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgefusion.runtime.runner import Runner
+from edgefusion.runtime.runner import SPLIT_STAGES, Runner
 
 NOISY_CV = 0.25  # coefficient of variation above which a latency figure is flagged as untrustworthy
-SPLIT_STAGES = ("h2d", "compute", "d2h")  # what a GPU runner reports per call (CUDA events)
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,6 @@ class Timing:
     samples_ns: tuple[int, ...]
     split_ms: dict[str, float] | None = None  # median ms per SPLIT_STAGES stage (CUDA events)
 
-    def to_dict(self) -> dict[str, object]:
-        return {"latency": self.latency.to_dict(), "split_ms": self.split_ms}
-
 
 def time_runners(
     runners: Mapping[str, Runner],
@@ -85,13 +81,13 @@ def time_runners(
     warmup: int = 20,
     seconds: float | None = None,
     progress: Callable[[int], None] | None = None,
-    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> dict[str, Timing]:
     """Time each active runner on its feed (``feeds[name]``): ``runs`` timed rounds, or rounds for
     ``seconds`` of wall time; with both, whichever ends first (at least one round always runs).
 
     ``progress`` is called with 1 after every round.
     """
+    clock = time.perf_counter_ns
     if runs is None and seconds is None:
         raise ValueError("give runs or seconds")
     if runs is not None and runs < 1:

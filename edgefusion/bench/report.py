@@ -15,6 +15,7 @@ from rich.table import Table
 
 from edgefusion.bench.machine import one_line
 from edgefusion.errors import EdgefusionError, located
+from edgefusion.runtime.runner import SPLIT_STAGES
 
 # --compare: a change counts only when the bootstrap interval of the median ratio clears both
 # the noise and this much effect (smaller shifts are not worth a flag on a shared machine)
@@ -46,7 +47,7 @@ def _row(a: dict[str, Any], accuracy: bool, split: bool, memory: bool) -> list[s
     cells.append(f"{lat['throughput_per_s']:.1f}")
     if split:
         s = a.get("split_ms")
-        cells.append(" / ".join(_ms(s[k]) for k in ("h2d", "compute", "d2h")) if s else "-")
+        cells.append(" / ".join(_ms(s[k]) for k in SPLIT_STAGES) if s else "-")
     if memory:
         m = a.get("memory")
         cell = f"{m['peak_rss_mb']:.0f} (+{m['runner_mb']:.0f})" if m else "-"

@@ -21,6 +21,7 @@ from edgefusion.export.metadata import ArtifactMeta
 INPUTS = ("audio", "video", "present")
 OUTPUTS = ("logits", "audio_logits", "video_logits")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+SPLIT_STAGES = ("h2d", "compute", "d2h")  # a GPU runner's ``last_split``: copies in, compute, copies out
 SUFFIX_BACKEND = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 
 

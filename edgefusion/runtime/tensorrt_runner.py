@@ -42,7 +42,7 @@ from edgefusion.config import ModelConfig
 from edgefusion.errors import located
 from edgefusion.export.metadata import ArtifactMeta
 from edgefusion.export.tensorrt_build import check_sidecar, read_sidecar, sidecar_path
-from edgefusion.runtime.runner import INPUTS, OUTPUTS, Runner, RunnerError
+from edgefusion.runtime.runner import INPUTS, OUTPUTS, SPLIT_STAGES, Runner, RunnerError
 
 TENSOR_API_FROM = 10  # TensorRT 10 removed the binding API; below it, bindings and execute_async_v2
 PROFILE = 0  # edgefusion builds one optimization profile
@@ -496,7 +496,7 @@ class TensorRTRunner(Runner):
                 raise RuntimeError("TensorRTRunner used after deactivate()")
             self._gpu_context.push()
             if self.split_timing:
-                self.last_split = {"h2d": 0.0, "compute": 0.0, "d2h": 0.0}
+                self.last_split = dict.fromkeys(SPLIT_STAGES, 0.0)
             try:
                 parts = [
                     self._run_batch({k: v[start:stop] for k, v in feed.items()}, run)
@@ -554,8 +554,8 @@ class TensorRTRunner(Runner):
         if not self.split_timing or self.last_split is None:
             return
         e = self._events
-        for stage, (begin, end) in zip(("h2d", "compute", "d2h"), ((0, 1), (1, 2), (2, 3)), strict=True):
-            self.last_split[stage] += float(e[begin].time_till(e[end]))
+        for i, stage in enumerate(SPLIT_STAGES):  # events i and i + 1 bracket stage i
+            self.last_split[stage] += float(e[i].time_till(e[i + 1]))
 
     def _execute(self, run: int) -> None:
         if self._cudart is None:
