@@ -162,3 +162,28 @@ def test_real_ravdess_clip_matches_soundfile() -> None:
     y = load_audio(path, SR)
     np.testing.assert_array_equal(y, reference.mean(axis=1))
     assert duration_seconds(path) == pytest.approx(len(y) / SR)
+
+
+def _fill_cache(args: tuple[str, str]) -> float:
+    """In a separate process: decode one clip into a shared cache; returns the decoded sum."""
+    wav, cache = args
+    from edgefusion.config import ModelConfig
+    from edgefusion.data.corpus import scan_corpus
+    from edgefusion.data.store import ClipStore
+
+    (clip,) = scan_corpus(Path(wav).parents[1])
+    return float(np.asarray(ClipStore(ModelConfig(), cache).audio(clip)).sum())
+
+
+def test_processes_sharing_a_cache_do_not_collide(tmp_path: Path) -> None:
+    """Runs started together (training and eval) decode the same clip into one cache at once."""
+    import multiprocessing
+
+    wav = tmp_path / "c" / "AudioWAV" / "1001_DFA_ANG_XX.wav"
+    wav.parent.mkdir(parents=True)
+    sf.write(wav, sines(60.0, 8_000, (300.0, 0.5)).astype(np.float32), 8_000)
+    cache = tmp_path / "cache"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        sums = pool.map(_fill_cache, [(str(wav), str(cache))] * 8)
+    assert len(set(sums)) == 1
+    assert [p.suffixes for p in cache.iterdir()] == [[".audio", ".npy"]]  # one entry, no temporary left

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -95,8 +96,17 @@ class ClipStore:
 
 
 def _save(file: Path, array: np.ndarray) -> None:
-    """Write atomically, so an interrupted run never leaves a truncated cache entry."""
+    """Write atomically, so an interrupted run never leaves a truncated cache entry.
+
+    The temporary name is unique to this process, so runs sharing a cache (a training and an
+    eval started together) never write into, or rename away, each other's file.
+    """
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp.npy")
-    np.save(tmp, array)
+    with tempfile.NamedTemporaryFile(dir=file.parent, prefix=file.stem, suffix=".tmp.npy", delete=False) as f:
+        tmp = Path(f.name)
+        try:
+            np.save(f, array)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     os.replace(tmp, file)
