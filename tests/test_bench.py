@@ -127,6 +127,12 @@ def test_recommend_the_most_accurate_within_the_budget() -> None:
     assert recommend(candidates(), max_drop=10.0, budget_ms=9.0).choice == "int8-a"
     none = recommend(candidates(), max_drop=10.0, budget_ms=1.0)
     assert none.choice is None and "nothing fits" in none.reason and "int8-b" in none.reason
+    assert "none has p99 <= 1 ms" in none.reason
+    # the budget alone is met (int8-b), the drop alone too (int8-a): both are named
+    tight = recommend(candidates(), max_drop=0.1, budget_ms=6.0)
+    assert tight.choice is None
+    assert "the fastest within 0.1 pt, fp32, has p99 20.00 ms" in tight.reason
+    assert "within the budget, int8-b loses 5.0 pt" in tight.reason
 
 
 def fake_report(name: str, samples: np.ndarray, accuracy: float) -> dict:
