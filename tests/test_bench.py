@@ -128,7 +128,7 @@ def test_recommend_the_most_accurate_within_the_budget() -> None:
     none = recommend(candidates(), max_drop=10.0, budget_ms=1.0)
     assert none.choice is None and "nothing fits" in none.reason and "int8-b" in none.reason
     assert "none has p99 <= 1 ms" in none.reason
-    # the budget alone is met (int8-b), the drop alone too (int8-a): both are named
+    # the budget alone is met (int8-b), the drop alone too (fp32): both are named
     tight = recommend(candidates(), max_drop=0.1, budget_ms=6.0)
     assert tight.choice is None
     assert "the fastest within 0.1 pt, fp32, has p99 20.00 ms" in tight.reason

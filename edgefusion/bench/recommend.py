@@ -34,6 +34,11 @@ def _reference(candidates: Sequence[Candidate]) -> Candidate:
     return max(fp32 or candidates, key=lambda c: c.accuracy)
 
 
+def _most_accurate(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The most accurate candidate (ties: the lower p99), or None when there is none."""
+    return max(candidates, key=lambda c: (c.accuracy, -c.p99_ms), default=None)
+
+
 def recommend(candidates: Sequence[Candidate], max_drop: float = 1.0, budget_ms: float | None = None) -> Recommendation:
     """Pick an artifact. ``max_drop`` is in accuracy points against the reference.
 
@@ -62,10 +67,10 @@ def recommend(candidates: Sequence[Candidate], max_drop: float = 1.0, budget_ms:
     if not fits:
         # name what each constraint alone would allow, so the user sees which one to relax
         fastest = min(within_drop, key=lambda c: c.p99_ms)  # never empty: the reference loses nothing
-        in_budget = [c for c in candidates if c.p99_ms <= budget_ms]
+        accurate = _most_accurate([c for c in candidates if c.p99_ms <= budget_ms])
         other = (
             f"; within the budget, {accurate.name} loses {drop(accurate):.1f} pt"
-            if (accurate := max(in_budget, key=lambda c: (c.accuracy, -c.p99_ms), default=None))
+            if accurate is not None
             else f"; none has p99 <= {budget_ms:g} ms"
         )
         return Recommendation(
@@ -73,7 +78,8 @@ def recommend(candidates: Sequence[Candidate], max_drop: float = 1.0, budget_ms:
             f"nothing fits: no artifact within {max_drop:g} pt of {ref.name} has p99 <= {budget_ms:g} ms "
             f"(the fastest within {max_drop:g} pt, {fastest.name}, has p99 {fastest.p99_ms:.2f} ms{other})",
         )
-    best = max(fits, key=lambda c: (c.accuracy, -c.p99_ms))
+    best = _most_accurate(fits)
+    assert best is not None
     return Recommendation(
         best.name,
         f"{best.name}: the most accurate with p99 within {budget_ms:g} ms "

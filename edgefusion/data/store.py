@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -68,14 +69,12 @@ class ClipStore:
                     self._detector = FaceDetector()
                 track = read_face_crops(clip.video, self.cfg.frame_size, self._detector, self.face_fps)
                 _save(crops_file, track.crops)
-                tmp = meta_file.with_suffix(".tmp.npz")
-                np.savez(
-                    tmp,
-                    times=track.times,
-                    counts=np.array([track.frames_read, track.frames_with_face]),
-                    duration=np.array(track.duration),
-                )
-                os.replace(tmp, meta_file)
+                meta_arrays = {
+                    "times": track.times,
+                    "counts": np.array([track.frames_read, track.frames_with_face]),
+                    "duration": np.array(track.duration),
+                }
+                _write_atomic(meta_file, lambda f: np.savez(f, **meta_arrays))
             meta = np.load(meta_file)
             self._faces[clip.clip_id] = FaceTrack(
                 crops=np.load(crops_file, mmap_mode="r"),
@@ -96,16 +95,21 @@ class ClipStore:
 
 
 def _save(file: Path, array: np.ndarray) -> None:
-    """Write atomically, so an interrupted run never leaves a truncated cache entry.
+    _write_atomic(file, lambda f: np.save(f, array))
 
-    The temporary name is unique to this process, so runs sharing a cache (a training and an
-    eval started together) never write into, or rename away, each other's file.
+
+def _write_atomic(file: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """``write`` into a temporary file beside ``file``, then rename it into place.
+
+    An interrupted run never leaves a truncated cache entry, and the temporary name is unique
+    to this writer, so runs sharing a cache (a training and an eval started together) never
+    write into, or rename away, each other's file.
     """
     file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=file.parent, prefix=file.stem, suffix=".tmp.npy", delete=False) as f:
+    with tempfile.NamedTemporaryFile(dir=file.parent, prefix=file.name + ".", suffix=".tmp", delete=False) as f:
         tmp = Path(f.name)
         try:
-            np.save(f, array)
+            write(f)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
