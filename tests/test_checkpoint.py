@@ -57,6 +57,18 @@ def expect_one_line(path: Path, fragment: str) -> None:
     assert str(path) in message and "\n" not in message
 
 
+def test_checkpoints_carrying_front_end_matrices_still_load(saved: tuple[Path, EmotionNet]) -> None:
+    """Files written while the DFT basis and mel matrix were saved with the weights hold them in their state."""
+    path, model = saved
+    payload = torch.load(path, weights_only=True)
+    old = {"logmel.basis": torch.randn(402, 1, 400), "logmel.mel": torch.rand(64, 201)}
+    edit(path, state_dict={**payload["state_dict"], **old})
+    loaded, _ = load_checkpoint(path)
+    audio = 0.1 * torch.randn(1, SMALL.window_samples)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.logmel(audio), model.logmel(audio))  # rebuilt, not read from the file
+
+
 def test_other_format_version(saved: tuple[Path, EmotionNet]) -> None:
     expect_one_line(edit(saved[0], format_version=FORMAT_VERSION + 1), f"format version {FORMAT_VERSION + 1}")
 

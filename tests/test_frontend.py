@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import librosa
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
 from edgefusion.config import ModelConfig
-from edgefusion.model.frontend import LogMel, mel_filterbank
+from edgefusion.model.frontend import LogMel, factor, mel_filterbank
 from tests.conftest import RAVDESS, needs_ravdess
 
 CFG = ModelConfig()
@@ -70,3 +73,52 @@ def test_silence_is_floored_not_infinite() -> None:
     db = ours(np.zeros(CFG.window_samples))
     assert np.isfinite(db).all()
     np.testing.assert_allclose(db, -100.0, atol=1e-3)  # 10 * log10(AMIN)
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "hop", "factors"),
+    [(400, 160, (20, 20)), (512, 128, (32, 16)), (400, 161, (400, 1)), (480, 240, (24, 20))],
+)
+def test_factored_dft_matches_librosa_for_other_frame_settings(n_fft: int, hop: int, factors: tuple[int, int]) -> None:
+    """Any n_fft and hop factor (a common factor of 1 degenerates to one full DFT stage) and stay exact."""
+    assert factor(n_fft, hop) == factors
+    y = 0.3 * np.random.default_rng(1).standard_normal(CFG.sample_rate + 37)  # not a multiple of any Q
+    frontend = LogMel(CFG.sample_rate, n_fft, hop, CFG.n_mels, CFG.f_min, CFG.f_max, CFG.top_db)
+    with torch.no_grad():
+        ours_db = frontend(torch.from_numpy(y.astype(np.float32))[None])[0].numpy()
+    power = librosa.feature.melspectrogram(
+        y=y, sr=CFG.sample_rate, n_fft=n_fft, hop_length=hop, center=False, n_mels=CFG.n_mels,
+        fmin=CFG.f_min, fmax=CFG.f_max, htk=False, norm="slaney",
+    )  # fmt: skip
+    ref = librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=CFG.top_db)
+    assert ours_db.shape == ref.shape == (CFG.n_mels, 1 + (len(y) - n_fft) // hop)
+    assert np.abs(ours_db - ref).max() <= TOLERANCE_DB
+
+
+def test_front_end_constants_are_not_weights() -> None:
+    """The DFT and mel matrices follow from the config: a checkpoint's state holds none of them."""
+    frontend = LogMel(CFG.sample_rate, CFG.n_fft, CFG.hop_length, CFG.n_mels, CFG.f_min, CFG.f_max, CFG.top_db)
+    assert dict(frontend.state_dict()) == {}
+    assert frontend.macs(CFG.spec_frames) < 10_000_000  # the full 400-tap DFT basis alone is 32 M
+
+
+def test_onnx_runtime_front_end_matches_librosa(tmp_path: Path) -> None:
+    """The exported front end, run by ONNX Runtime's CPU kernels, meets the same 1e-3 dB bound."""
+    import warnings
+
+    import onnxruntime as ort
+
+    frontend = LogMel(CFG.sample_rate, CFG.n_fft, CFG.hop_length, CFG.n_mels, CFG.f_min, CFG.f_max, CFG.top_db)
+    path = tmp_path / "logmel.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation warning
+        torch.onnx.export(frontend, (torch.zeros(1, CFG.window_samples),), str(path), opset_version=17, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    t = np.arange(CFG.window_samples) / CFG.sample_rate
+    windows = [0.5 * np.sin(2 * np.pi * (100 + 1800 * t) * t)]
+    windows += [sf.read(p, dtype="float32")[0][8_000:40_000] for p in sorted(RAVDESS.glob("Actor_1[3-6]/*.wav"))[::20]]
+    worst = 0.0
+    for y in windows:
+        (db,) = session.run(None, {session.get_inputs()[0].name: y.astype(np.float32)[None]})
+        worst = max(worst, float(np.abs(db[0] - reference(y)).max()))
+    assert worst <= TOLERANCE_DB

@@ -24,6 +24,9 @@ FORMAT_VERSION = 1
 MODEL_NAME = "EmotionNet"
 
 
+FRONT_END_CONSTANTS = ("logmel.basis", "logmel.mel")
+
+
 def save_checkpoint(path: str | Path, model: EmotionNet, extra: dict[str, Any] | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,8 +84,11 @@ def load_checkpoint(path: str | Path) -> tuple[EmotionNet, dict[str, Any]]:
     payload = read_checkpoint(path)
     cfg = ModelConfig.from_dict(payload["config"], source=str(path))
     model = EmotionNet(cfg)
+    # The front end's DFT and mel matrices are rebuilt from the config; checkpoints written
+    # while they were saved with the weights still carry copies, which are not read.
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(FRONT_END_CONSTANTS)}
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise CheckpointError(located(path, f"weights do not fit the model its config describes ({first})")) from None

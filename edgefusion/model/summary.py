@@ -83,8 +83,8 @@ def _count(fn: Any, modules: list[nn.Module]) -> int:
 def count_macs(model: EmotionNet) -> dict[str, int]:
     """Multiply-accumulates for one sample: audio path, video path (all T frames), fusion and heads.
 
-    Convolutions and linear layers are counted; the front end's mel MatMul and the attention
-    MatMuls are added analytically; element-wise ops are not counted.
+    Convolutions and linear layers are counted; the front end and the attention MatMuls are
+    added analytically; element-wise ops are not counted.
     """
     cfg = model.cfg
     model = model.eval()
@@ -95,7 +95,6 @@ def count_macs(model: EmotionNet) -> dict[str, int]:
     enc = model.encoder
 
     def audio_path() -> None:
-        model.logmel(audio)
         enc.project(enc.trunk(enc.audio_stem(spec)).mean(dim=(2, 3)))
 
     def video_path() -> None:
@@ -109,10 +108,10 @@ def count_macs(model: EmotionNet) -> dict[str, int]:
         for head in (model.head, model.audio_head, model.video_head):
             head(tokens)
 
-    mel_matmul = cfg.n_mels * (cfg.n_fft // 2 + 1) * cfg.spec_frames
+    front_end = model.logmel.macs(cfg.spec_frames)
     attention = 2 * n_tokens * n_tokens * d
     return {
-        "audio path": _count(audio_path, layers) + mel_matmul,
+        "audio path": _count(audio_path, layers) + front_end,
         f"video path ({cfg.frames} frames)": _count(video_path, layers),
         "fusion and heads": _count(fusion_path, layers) + attention,
     }
