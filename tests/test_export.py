@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgefusion.export.graph import frontend_nodes, keep_fp32_nodes, op_counts
+from edgefusion.export.graph import frontend_nodes, fusion_nodes, keep_fp32_nodes, op_counts
 from edgefusion.export.metadata import read_metadata
 from edgefusion.runtime.runner import open_runner
 from tests.test_cli import cli, one_line_error
@@ -97,6 +98,18 @@ def test_masked_video_does_not_change_the_fused_output_in_onnx(exported: dict) -
     with open_runner(exported["fp32"]) as runner:
         la, lb = runner.infer(a)["logits"], runner.infer(b)["logits"]
     np.testing.assert_array_equal(la, lb)
+
+
+def test_fusion_nodes_are_everything_after_the_trunk(exported: dict) -> None:
+    model = onnx.load(str(exported["fp32"]))
+    fusion = set(fusion_nodes(model))
+    ops = Counter(n.op_type for n in model.graph.node if n.name in fusion)
+    assert ops["Conv"] == 0 and ops["Softmax"] == 1 and ops["LayerNormalization"] == 5  # 2 in fusion, 3 heads
+    outputs = {o.name for o in model.graph.output}
+    assert outputs == {o for n in model.graph.node if n.name in fusion for o in n.output} & outputs
+    trunk = [n for n in model.graph.node if n.op_type == "Conv" and n.name not in frontend_nodes(model)]
+    keep = set(keep_fp32_nodes(model))
+    assert fusion <= keep and len(trunk) > 10 and not keep.intersection(n.name for n in trunk)
 
 
 def test_fp16_keeps_the_front_end_and_softmax_in_float32(exported: dict, untrained_checkpoint: Path) -> None:

@@ -2,7 +2,8 @@
 
 ONNX Runtime's calibrators measure the ranges (entropy, min-max or percentile), then its QDQ
 quantizer writes QuantizeLinear/DequantizeLinear pairs with per-channel INT8 weights. The
-front end and the fusion softmax are excluded (``graph.keep_fp32_nodes``).
+front end, the attention mask and everything after the trunk's pooling (projection, fusion,
+heads) are excluded (``graph.keep_fp32_nodes``): the encoder, where the work is, is quantized.
 
 Two targets, because the two consumers want different graphs:
 

@@ -1,7 +1,8 @@
-"""A float16 graph for GPUs, with the front end and the fusion softmax kept in float32.
+"""A float16 graph for GPUs, with the front end and the fusion kept in float32.
 
-Log and Pow overflow in float16, and the softmax of the fusion sums many small terms, so
-those nodes stay float32 (``graph.keep_fp32_nodes``). Inputs and outputs keep their dtypes
+Log and Pow overflow in float16, and the softmax of the fusion sums many small terms, so the
+front end and everything after the trunk's pooling (projection, fusion, heads; well under 1%
+of the work) stay float32 (``graph.keep_fp32_nodes``). Inputs and outputs keep their dtypes
 (float32 PCM and flags, uint8 crops, float32 logits), so the contract does not change.
 
 onnxconverter-common does the conversion, with two repairs:

@@ -12,7 +12,7 @@ Written against TensorRT's Python API so one code path serves 8.6 (JetPack 5 era
   ``IBuilderConfig.int8_calibrator`` ("Removed Python APIs and Replacements", TensorRT 10.x to
   11.x migration guide, docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/). So on 11
   an FP16 engine needs the float16 ONNX and an INT8 engine the Q/DQ ONNX. Below 11, a float32
-  ONNX built as fp16 uses the weak-typing FP16 flag with the front end and the fusion softmax
+  ONNX built as fp16 uses the weak-typing FP16 flag with the front end and the fusion
   pinned to float32 (DESIGN.md: Log/Pow overflow in FP16), enforced by
   OBEY_PRECISION_CONSTRAINTS. Strong typing and precision flags are not combined (onnxruntime's
   TensorRT EP sets kSTRONGLY_TYPED only when neither FP16 nor INT8 is on).
@@ -328,7 +328,7 @@ def _node_of(layer_name: str, nodes: set[str]) -> str | None:
 
 
 def _pin_fp32(trt: Any, network: Any, model: onnx.ModelProto) -> int:
-    """Pin the front end's and the softmax's float layers to float32; returns how many were pinned."""
+    """Pin the float layers of ``keep_fp32_nodes`` (front end, mask, fusion) to float32; returns how many."""
     try:
         keep = set(keep_fp32_nodes(model))
     except ValueError:  # no audio front end (not a full edgefusion graph): only softmaxes to keep
