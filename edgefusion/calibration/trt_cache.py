@@ -37,6 +37,7 @@ import re
 import struct
 from pathlib import Path
 
+from edgefusion.atomic import write_atomic
 from edgefusion.errors import EdgefusionError, located
 
 INT8_MAX = 127  # symmetric INT8: scale = amax / 127
@@ -136,11 +137,8 @@ def write_calibration_cache(
     if not ranges:
         raise CalibrationCacheError(located(path, "no activation ranges to write"))
     lines = [header, *(f"{name}{SEPARATOR}{scale_hex(_scale_of(name, amax, path))}" for name, amax in ranges.items())]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="ascii", errors="strict")
-    tmp.replace(path)
-    return path
+    text = ("\n".join(lines) + "\n").encode("ascii", errors="strict")
+    return write_atomic(path, lambda f: f.write(text))
 
 
 def read_calibration_cache(path: str | Path) -> tuple[str, dict[str, float]]:

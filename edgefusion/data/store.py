@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
+from edgefusion.atomic import write_atomic
 from edgefusion.config import ModelConfig
 from edgefusion.data.audio import load_audio
 from edgefusion.data.corpus import Clip
@@ -74,7 +73,7 @@ class ClipStore:
                     "counts": np.array([track.frames_read, track.frames_with_face]),
                     "duration": np.array(track.duration),
                 }
-                _write_atomic(meta_file, lambda f: np.savez(f, **meta_arrays))
+                write_atomic(meta_file, lambda f: np.savez(f, **meta_arrays))
             meta = np.load(meta_file)
             self._faces[clip.clip_id] = FaceTrack(
                 crops=np.load(crops_file, mmap_mode="r"),
@@ -95,22 +94,4 @@ class ClipStore:
 
 
 def _save(file: Path, array: np.ndarray) -> None:
-    _write_atomic(file, lambda f: np.save(f, array))
-
-
-def _write_atomic(file: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """``write`` into a temporary file beside ``file``, then rename it into place.
-
-    An interrupted run never leaves a truncated cache entry, and the temporary name is unique
-    to this writer, so runs sharing a cache (a training and an eval started together) never
-    write into, or rename away, each other's file.
-    """
-    file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=file.parent, prefix=file.name + ".", suffix=".tmp", delete=False) as f:
-        tmp = Path(f.name)
-        try:
-            write(f)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    os.replace(tmp, file)
+    write_atomic(file, lambda f: np.save(f, array))

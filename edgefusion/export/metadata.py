@@ -17,6 +17,7 @@ from typing import Any
 import onnx
 
 from edgefusion import __version__
+from edgefusion.atomic import write_atomic
 from edgefusion.config import ModelConfig
 from edgefusion.errors import EdgefusionError, located
 
@@ -104,12 +105,7 @@ def read_metadata(path: str | Path) -> ArtifactMeta:
 
 def save_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
     """Write atomically (a half-written model never sits under the final name)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(path)
-    return path
+    return write_atomic(path, lambda f: onnx.save(model, f))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -41,7 +41,6 @@ turns a mismatch into one line naming both sides and the rebuild command.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ import onnx
 from onnx import numpy_helper
 
 from edgefusion import __version__
+from edgefusion.atomic import write_atomic
 from edgefusion.calibration.trt_cache import cache_header, read_calibration_cache
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.export.graph import keep_fp32_nodes
@@ -444,12 +444,7 @@ def _timing_cache(config: Any, path: Path, console: Any) -> None:
 
 def _write_atomic(path: Path, data: Any) -> Path:
     """Write bytes (or a buffer such as TensorRT's IHostMemory) so the final name is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda f: f.write(data))
 
 
 def asymmetric_quantization(model: onnx.ModelProto) -> str | None:

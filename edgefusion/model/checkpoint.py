@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from edgefusion import __version__
+from edgefusion.atomic import write_atomic
 from edgefusion.config import ModelConfig
 from edgefusion.errors import CheckpointError, located
 from edgefusion.labels import CLASSES
@@ -40,10 +41,7 @@ def save_checkpoint(path: str | Path, model: EmotionNet, extra: dict[str, Any] |
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return write_atomic(path, lambda f: torch.save(payload, f))
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
