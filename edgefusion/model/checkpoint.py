@@ -29,8 +29,6 @@ FRONT_END_CONSTANTS = ("logmel.basis", "logmel.mel")
 
 
 def save_checkpoint(path: str | Path, model: EmotionNet, extra: dict[str, Any] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
