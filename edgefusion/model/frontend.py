@@ -11,15 +11,19 @@ overflow in float16.
 The DFT, with ``n_fft = P * Q`` and ``Q`` dividing the hop. Sample ``n = Q*n1 + n2`` of a frame
 and bin ``k = k1 + P*k2`` (``n1, k1 < P``; ``n2, k2 < Q``) give
 
-    X[k1 + P*k2] = sum_n2 e^(-2 pi i n2 (k1/n_fft + k2/Q)) * sum_n1 w[Q*n1 + n2] x[Q*n1 + n2] e^(-2 pi i n1 k1/P)
+    X[k1 + P*k2] = sum_n2 e^(-2 pi i n2 (k1/n_fft + k2/Q)) * Z[k1, n2]
+    Z[k1, n2]    = sum_n1 w[Q*n1 + n2] x[Q*n1 + n2] e^(-2 pi i n1 k1/P)
 
 Laid out as rows of ``Q`` samples, frame ``f``'s sample ``(n1, n2)`` is row ``hop/Q * f + n1``,
-column ``n2``, so the inner sum for every frame is one grouped Conv1d over the rows (a group
-per column ``n2``, kernel ``P``, stride ``hop/Q``: framing, window and a ``P``-point DFT in one
-op) and the outer sum, twiddles folded in, one batched MatMul per ``k1``. For 400 = 20 x 20
-that is about 7 M multiply-adds per 2 s window where a Conv1d over the full 400-tap DFT basis
-takes 32 M. The bins come out in ``(k1, k2)`` order, with ``P * ceil(bins / P)`` of them;
-the mel matrix is laid out in the same order, with zero weight on bins past Nyquist.
+column ``n2``, so the inner sum ``Z`` for every frame is one grouped Conv1d over the rows (a
+group per column ``n2``, kernel ``P``, stride ``hop/Q``: framing, window and a ``P``-point DFT
+in one op) and the outer sum, twiddles folded in, a batched MatMul. The input is real, so
+``Z[P - k1] = conj(Z[k1])``: the Conv computes ``k1 < P/2`` only, ``P`` real outputs per column
+(``Z[0]`` and ``Z[P/2]`` are real and share one complex slot), and each batch of the outer
+MatMul yields the bins of ``k1`` and of its mirror ``P - k1``. Bins the mel filters give no
+weight (past ``f_max``) are not computed. For 400 = 20 x 20 that is about 5 M multiply-adds per
+2 s window, where a Conv1d over the full 400-tap DFT basis takes 32 M. The bins come out in
+``(k1 pair, mirror, k2)`` order; the mel matrix is laid out in the same order.
 """
 
 from __future__ import annotations
@@ -49,32 +53,53 @@ def factor(n_fft: int, hop_length: int) -> tuple[int, int]:
 
 
 def inner_dft(n_fft: int, p: int, q: int) -> np.ndarray:
-    """Grouped-Conv1d weights ``[q * p * 2, 1, p]``: for column ``n2``, output ``(k1, re|im)``, tap ``n1``.
+    """Grouped-Conv1d weights ``[q * h * 2, 1, p]``, ``h = (p + 1) // 2``: column ``n2``, output ``(j, re|im)``, tap n1.
 
-    The windowed ``p``-point DFT of the samples ``Q*n1 + n2``, real part then imaginary part.
+    The windowed ``p``-point DFT of the samples ``Q*n1 + n2`` at ``k1 = j < p/2``, real then
+    imaginary part; the other bins are conjugates of these. ``Z[0]`` is real, so its imaginary
+    output carries the real bin ``Z[p/2]`` instead (zero when ``p`` is odd).
     """
-    n1 = np.arange(p)
-    angle = 2.0 * np.pi * np.outer(n1, n1) / p  # [k1, n1]
+    h = (p + 1) // 2
+    angle = 2.0 * np.pi * np.outer(np.arange(h), np.arange(p)) / p  # [j, n1]
+    basis = np.stack([np.cos(angle), -np.sin(angle)], axis=1)  # [j, re|im, n1]
+    basis[0, 1] = np.cos(np.pi * np.arange(p)) if p % 2 == 0 else 0.0  # Z[p/2] = sum (-1)^n1 ...
     window = hann_window(n_fft).reshape(p, q)  # [n1, n2]
-    w = np.empty((q, p, 2, p))
-    w[:, :, 0, :] = np.cos(angle)[None] * window.T[:, None, :]
-    w[:, :, 1, :] = -np.sin(angle)[None] * window.T[:, None, :]
-    return w.reshape(q * p * 2, 1, p)
+    w = basis[None] * window.T[:, None, None, :]  # [n2, j, re|im, n1]
+    return w.reshape(q * h * 2, 1, p)
 
 
-def outer_dft(n_fft: int, p: int, q: int, k2_count: int) -> np.ndarray:
-    """Batched-MatMul weights ``[p, k2_count * 2, q * 2]``: per ``k1``, output ``(k2, re|im)``, input ``(n2, re|im)``.
+def outer_slots(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which bins each outer batch ``j`` computes from the inner output ``Z[j] = a + i b``.
 
-    The twiddle ``e^(-2 pi i n2 k1 / n_fft)`` times the ``q``-point DFT, as a real matrix acting on
-    (real, imaginary) pairs.
+    Returns ``k1`` ``[h, 2]`` (slot 0 and slot 1; -1 for a slot with nothing to compute) and
+    ``source`` ``[h, 2, 2]`` complex: ``Z[k1] = source[.., 0] * a + source[.., 1] * b``. Batch
+    ``j >= 1`` gives ``k1 = j`` (``a + i b``) and its mirror ``p - j`` (``a - i b``); batch 0
+    gives ``k1 = 0`` (``a``) and, for even ``p``, ``k1 = p/2`` (``b``).
     """
-    n2, k1, k2 = np.arange(q), np.arange(p), np.arange(k2_count)
-    theta = 2.0 * np.pi * n2[None, None, :] * (k1[:, None, None] / n_fft + k2[None, :, None] / q)  # [k1, k2, n2]
-    c, s = np.cos(theta), -np.sin(theta)  # e^(-i theta) = c + i s
-    w = np.empty((p, k2_count, 2, q, 2))
-    w[:, :, 0, :, 0], w[:, :, 0, :, 1] = c, -s  # real part: a c - b s
-    w[:, :, 1, :, 0], w[:, :, 1, :, 1] = s, c  # imaginary part: a s + b c
-    return w.reshape(p, k2_count * 2, q * 2)
+    h = (p + 1) // 2
+    j = np.arange(h)
+    k1 = np.stack([j, np.where(j > 0, p - j, p // 2 if p % 2 == 0 else -1)], axis=1)
+    source = np.zeros((h, 2, 2), dtype=complex)
+    source[1:, 0] = (1, 1j)
+    source[1:, 1] = (1, -1j)
+    source[0, 0] = (1, 0)
+    source[0, 1] = (0, 1) if p % 2 == 0 else (0, 0)
+    return k1, source
+
+
+def outer_dft(n_fft: int, p: int, q: int, k2_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batched-MatMul weights for the real and the imaginary part of the bins: ``[h, 2 * k2_count, q * 2]`` each.
+
+    Per batch ``j``: output ``(slot, k2)``, bin ``k1 + P*k2`` with ``k1`` from ``outer_slots``;
+    input ``(n2, re|im)`` of ``Z[j]``. The twiddle ``e^(-2 pi i n2 k1 / n_fft)`` times the
+    ``q``-point DFT, applied to the slot's ``Z[k1]``.
+    """
+    k1, source = outer_slots(p)
+    n2, k2 = np.arange(q), np.arange(k2_count)
+    theta = 2.0 * np.pi * n2 * (k1[:, :, None, None] / n_fft + k2[:, None] / q)  # [j, slot, k2, n2]
+    w = np.exp(-1j * theta)[..., None] * source[:, :, None, None, :]  # [j, slot, k2, n2, re|im]
+    shape = (len(k1), 2 * k2_count, q * 2)
+    return w.real.reshape(shape), w.imag.reshape(shape)
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -133,33 +158,40 @@ class LogMel(nn.Module):
         self.top_db = top_db
         self.p, self.q = factor(n_fft, hop_length)
         self.stride = hop_length // self.q
-        n_bins = n_fft // 2 + 1
-        self.k2_count = -(-n_bins // self.p)  # bins k1 + P*k2 computed: P * k2_count >= n_bins
+        self.h = (self.p + 1) // 2  # inner bins computed; the others are their conjugates
+        fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)  # [n_mels, bins]
+        used = int(np.flatnonzero(fb.any(axis=0))[-1]) + 1  # bins past the last filter are not computed
+        k2_count = -(-used // self.p)
+        real, imag = outer_dft(n_fft, self.p, self.q, k2_count)
         # constants of the config, rebuilt with the module: not part of a checkpoint's weights
         self.register_buffer("inner", _f32(inner_dft(n_fft, self.p, self.q)), persistent=False)
-        self.register_buffer("outer", _f32(outer_dft(n_fft, self.p, self.q, self.k2_count)), persistent=False)
-        fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)
-        k = np.arange(self.p)[:, None] + self.p * np.arange(self.k2_count)[None, :]  # [k1, k2] -> bin
-        mel = np.where(k < n_bins, fb[:, np.minimum(k, n_bins - 1)], 0.0)  # [n_mels, k1, k2]
+        self.register_buffer("outer_real", _f32(real), persistent=False)
+        self.register_buffer("outer_imag", _f32(imag), persistent=False)
+        k1, _ = outer_slots(self.p)
+        k = k1[:, :, None] + self.p * np.arange(k2_count)  # [j, slot, k2] -> bin
+        live = (k1[:, :, None] >= 0) & (k < used)
+        mel = np.where(live, fb[:, np.clip(k, 0, used - 1)], 0.0)  # [n_mels, j, slot, k2]
         self.register_buffer("mel", _f32(mel.reshape(n_mels, -1)), persistent=False)
+        self.floor = 10.0 ** (-top_db / 10.0)  # top_db below the peak, as a power ratio
 
     def macs(self, frames: int) -> int:
         """Multiply-accumulates for one window of ``frames`` frames (the two DFT stages and the mel MatMul)."""
-        bins = self.p * self.k2_count
-        return frames * (self.inner.shape[0] * self.p + 4 * bins * self.q + self.mel.shape[0] * bins)
+        per_frame = self.inner.numel() + 2 * self.outer_real.numel() + self.mel.numel()
+        return frames * per_frame
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         b, s = audio.shape
-        p, q = self.p, self.q
+        q, h = self.q, self.h
         if s % q:
             audio = audio[:, : s - s % q]  # a frame never reaches the last s % q samples
         rows = audio.reshape(b, -1, q).transpose(1, 2)  # [B, Q, S/Q]: column n2 of each row
-        inner = nn.functional.conv1d(rows, self.inner, stride=self.stride, groups=q)  # [B, Q*P*2, F]
+        inner = nn.functional.conv1d(rows, self.inner, stride=self.stride, groups=q)  # [B, Q*H*2, F]
         frames = inner.shape[-1]
-        inner = inner.reshape(b, q, p, 2, frames).transpose(1, 2).reshape(b, p, 2 * q, frames)
-        spec = torch.matmul(self.outer, inner).reshape(b, p, self.k2_count, 2, frames)  # [B, k1, k2, re|im, F]
-        power = (spec * spec).sum(dim=3).reshape(b, p * self.k2_count, frames)  # [B, bins, F]
+        inner = inner.reshape(b, q, h, 2, frames).transpose(1, 2).reshape(b, h, 2 * q, frames)  # [B, j, (n2, re|im), F]
+        real = torch.matmul(self.outer_real, inner)  # [B, j, (slot, k2), F]
+        imag = torch.matmul(self.outer_imag, inner)
+        power = (real * real + imag * imag).reshape(b, -1, frames)  # [B, bins, F]
         mel = torch.matmul(self.mel, power)  # [B, n_mels, F]
-        db = torch.log(torch.clamp(mel, min=AMIN)) * (10.0 / math.log(10.0))
-        peak = db.amax(dim=(1, 2), keepdim=True)
-        return torch.maximum(db, peak - self.top_db)
+        # 10 log10 of the power, floored at AMIN and at top_db below the window's peak: one Log
+        floor = torch.clamp(mel.amax(dim=(1, 2), keepdim=True) * self.floor, min=AMIN)
+        return torch.log(torch.maximum(mel, floor)) * (10.0 / math.log(10.0))
