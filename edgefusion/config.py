@@ -122,5 +122,8 @@ class TrainConfig:
     ema_decay: float = 0.0
     # mixup of whole windows (waveforms and frames) with a Beta(alpha, alpha) weight (0 = off)
     mixup_alpha: float = 0.0
+    # speed perturbation: each training window is played back at a random speed in
+    # [1 - speed_perturb, 1 + speed_perturb] (pitch, formants and tempo together; 0 = off)
+    speed_perturb: float = 0.1
     # scoring whole clips: windows every hop_seconds, probabilities averaged
     eval_hop_seconds: float = 0.5

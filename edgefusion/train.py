@@ -1,7 +1,8 @@
 """The training loop.
 
 Recipe (``TrainConfig`` defaults): AdamW, linear warm-up then cosine decay per step, label
-smoothing, a random window per clip per epoch (time shift), SpecAugment masks inside the
+smoothing, a random window per clip per epoch (time shift) played at a random speed within
++-10% (speed perturbation: pitch, formants and tempo move together), SpecAugment masks inside the
 network, modality dropout (a clip with both modalities loses one now and then, so the model
 also works on audio alone and video alone), auxiliary losses on the per-modality heads,
 optional mixup of whole windows, and an exponential moving average of the weights. The
@@ -143,7 +144,7 @@ def train(
             losses = []
             for first in range(0, len(order), tcfg.batch_size):
                 idx = order[first : first + tcfg.batch_size]
-                windows = [_train_window(train_clips[i], store, cfg, rng) for i in idx]
+                windows = [_train_window(train_clips[i], store, cfg, tcfg, rng) for i in idx]
                 batch = drop_modalities(collate(windows, cfg, force_video=corpus_has_video), tcfg.modality_dropout, rng)
                 targets: torch.Tensor = labels_all[idx]
                 if tcfg.mixup_alpha > 0:
@@ -211,8 +212,12 @@ def _ema(model: EmotionNet, decay: float) -> torch.optim.swa_utils.AveragedModel
     return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
 
 
-def _train_window(clip: Clip, store: ClipStore, cfg: ModelConfig, rng: np.random.Generator) -> Window:
-    return random_window(store.audio(clip), store.faces(clip), cfg, rng)
+def _train_window(
+    clip: Clip, store: ClipStore, cfg: ModelConfig, tcfg: TrainConfig, rng: np.random.Generator
+) -> Window:
+    """A random window of ``clip``, at a random speed within ``1 +- tcfg.speed_perturb``."""
+    speed = 1.0 + float(rng.uniform(-tcfg.speed_perturb, tcfg.speed_perturb)) if tcfg.speed_perturb > 0 else 1.0
+    return random_window(store.audio(clip), store.faces(clip), cfg, rng, speed)
 
 
 def _progress(console: Console) -> Progress:

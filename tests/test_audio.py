@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edgefusion.data.audio import duration_seconds, fit_length, load_audio
+from edgefusion.config import ModelConfig
+from edgefusion.data.audio import change_speed, duration_seconds, fit_length, load_audio
+from edgefusion.data.video import FaceTrack
+from edgefusion.data.windows import cut_window
 from edgefusion.errors import DataError
 
 RAVDESS_ACTOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-speech" / "Actor_01"
@@ -155,6 +158,34 @@ def test_fit_length_crops_and_pads() -> None:
 
 
 @pytest.mark.skipif(not RAVDESS_ACTOR.is_dir(), reason=f"RAVDESS clips not found at {RAVDESS_ACTOR}")
+@pytest.mark.parametrize("speed", [0.9, 1.1])
+def test_change_speed_scales_pitch_and_length(speed: float) -> None:
+    x = sines(3.0, SR, (200.0, 0.5), (1000.0, 0.2))
+    y = change_speed(x, speed, SR)
+    assert y.dtype == np.float32 and abs(len(y) - len(x) / speed) <= 1
+    freqs, mag = spectrum(y, SR)
+    for f in (200.0 * speed, 1000.0 * speed):
+        assert band(freqs, mag, f) > 10 * band(freqs, mag, f / speed)  # moved, not copied
+    assert change_speed(x, 1.0, SR) is x
+    with pytest.raises(ValueError, match="speed"):
+        change_speed(x, 0.0, SR)
+
+
+def test_sped_window_keeps_its_length_and_spans_more_faces() -> None:
+    cfg = ModelConfig()
+    audio = sines(4.0, SR, (300.0, 0.5))
+    times = np.arange(0.0, 4.0, 0.125, dtype=np.float32)
+    crops = np.broadcast_to(np.arange(len(times), dtype=np.uint8)[:, None, None, None], (len(times), 8, 8, 3))
+    track = FaceTrack(crops=crops, times=times, frames_read=len(times), frames_with_face=len(times), duration=4.0)
+    plain, fast = cut_window(audio, track, 1.0, cfg), cut_window(audio, track, 1.0, cfg, speed=1.25)
+    assert plain.audio is not None and fast.audio is not None and plain.video is not None and fast.video is not None
+    assert plain.audio.shape == fast.audio.shape == (cfg.window_samples,)
+    freqs, mag = spectrum(fast.audio, SR)
+    assert band(freqs, mag, 375.0) > 10 * band(freqs, mag, 300.0)  # 2.5 s of the clip played in 2 s
+    # crop i holds the value i: the fast window's last face comes from later in the clip
+    assert int(fast.video[-1, 0, 0, 0]) > int(plain.video[-1, 0, 0, 0])
+
+
 def test_real_ravdess_clip_matches_soundfile() -> None:
     path = sorted(RAVDESS_ACTOR.glob("*.wav"))[0]
     reference, rate = sf.read(path, dtype="float32", always_2d=True)

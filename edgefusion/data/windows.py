@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgefusion.config import ModelConfig
-from edgefusion.data.audio import fit_length
+from edgefusion.data.audio import change_speed, fit_length
 from edgefusion.data.video import FaceTrack, select_frames
 
 
@@ -28,24 +28,37 @@ def clip_seconds(audio: np.ndarray | None, track: FaceTrack | None, sample_rate:
     return track.duration if track is not None else 0.0
 
 
-def cut_window(audio: np.ndarray | None, track: FaceTrack | None, start: float, cfg: ModelConfig) -> Window:
-    """The window starting at ``start`` seconds."""
+def cut_window(
+    audio: np.ndarray | None, track: FaceTrack | None, start: float, cfg: ModelConfig, speed: float = 1.0
+) -> Window:
+    """The window starting at ``start`` seconds.
+
+    At ``speed`` != 1 (training's speed perturbation) the window covers ``window_seconds * speed``
+    of the clip, played back to fit ``window_samples``; its faces span the same stretch.
+    """
+    span = cfg.window_seconds * speed
     a = None
     if audio is not None:
-        a = fit_length(np.asarray(audio), cfg.window_samples, round(start * cfg.sample_rate))
+        a = fit_length(np.asarray(audio), round(span * cfg.sample_rate), round(start * cfg.sample_rate))
+        if speed != 1.0:
+            a = fit_length(change_speed(a, speed, cfg.sample_rate), cfg.window_samples)
     v = None
     if track is not None and len(track.crops):
-        v = select_frames(track, start, start + cfg.window_seconds, cfg.frames)
+        v = select_frames(track, start, start + span, cfg.frames)
     return Window(a, v)
 
 
 def random_window(
-    audio: np.ndarray | None, track: FaceTrack | None, cfg: ModelConfig, rng: np.random.Generator
+    audio: np.ndarray | None,
+    track: FaceTrack | None,
+    cfg: ModelConfig,
+    rng: np.random.Generator,
+    speed: float = 1.0,
 ) -> Window:
-    """A window at a uniformly random start (time-shift augmentation)."""
-    slack = clip_seconds(audio, track, cfg.sample_rate) - cfg.window_seconds
+    """A window at a uniformly random start (time-shift augmentation), played at ``speed``."""
+    slack = clip_seconds(audio, track, cfg.sample_rate) - cfg.window_seconds * speed
     start = float(rng.uniform(0.0, slack)) if slack > 0 else 0.0
-    return cut_window(audio, track, start, cfg)
+    return cut_window(audio, track, start, cfg, speed)
 
 
 def scoring_starts(seconds: float, window: float, hop: float) -> list[float]:
