@@ -12,6 +12,7 @@ import pytest
 
 from edgefusion.export.graph import frontend_nodes, fusion_nodes, keep_fp32_nodes, op_counts
 from edgefusion.export.metadata import read_metadata
+from edgefusion.export.parity import FP16_RELATIVE_TOLERANCE, FP32_RELATIVE_TOLERANCE, compare
 from edgefusion.runtime.runner import open_runner
 from tests.test_cli import cli, one_line_error
 
@@ -79,6 +80,17 @@ def test_parity_is_printed_and_within_1e4(exported: dict, untrained_checkpoint: 
         got, want = artifact.infer(x), ref.infer(x)
     for k in want:
         assert np.abs(got[k] - want[k]).max() <= 1e-4, k
+
+
+def test_fp32_gate_rejects_a_float16_grade_difference(exported: dict, untrained_checkpoint: Path) -> None:
+    """The fp32 limit passes the fp32 graph and would refuse the fp16 one, which its own limit passes."""
+    x = feed(4)
+    with open_runner(untrained_checkpoint) as ref:
+        with open_runner(exported["fp32"]) as fp32:
+            same = compare(fp32, ref, x, "tones")
+        with open_runner(exported["fp16"]) as fp16:
+            half = compare(fp16, ref, x, "tones")
+    assert same.relative <= FP32_RELATIVE_TOLERANCE < half.relative <= FP16_RELATIVE_TOLERANCE
 
 
 def test_dynamic_batch_matches_pytorch(exported: dict, untrained_checkpoint: Path) -> None:
