@@ -155,7 +155,6 @@ class LogMel(nn.Module):
         top_db: float,
     ) -> None:
         super().__init__()
-        self.top_db = top_db
         self.p, self.q = factor(n_fft, hop_length)
         self.stride = hop_length // self.q
         self.h = (self.p + 1) // 2  # inner bins computed; the others are their conjugates
