@@ -1,0 +1,79 @@
+"""benchmarks/speaker_adaptation.py: unshifted, it scores exactly as `edgefusion eval` does; its rows."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from edgefusion.data.corpus import scan_corpus
+from edgefusion.data.store import ClipStore
+from edgefusion.errors import EdgefusionError
+from edgefusion.evaluate import predict_clips
+from edgefusion.model.checkpoint import load_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speaker_adaptation.py"
+
+
+def load_study() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("speaker_adaptation", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def embedded(cremad_tones: Path, untrained_checkpoint: Path, tmp_path: Path) -> tuple:
+    study = load_study()
+    model, _ = load_checkpoint(untrained_checkpoint)
+    model.eval()
+    clips = scan_corpus(cremad_tones)
+    store = ClipStore(model.cfg, tmp_path / "cache")
+    return study, model, clips, store, study.embed_clips(model, clips, store, lambda: None)
+
+
+def test_unshifted_probabilities_are_evals(embedded: tuple) -> None:
+    study, model, clips, store, embeddings = embedded
+    probs = study.Scorer(model, embeddings).probs(np.zeros((len(clips), model.cfg.embed_dim)))
+    ref = predict_clips(model, clips, store, study.HOP_SECONDS)
+    np.testing.assert_allclose(probs["fused"], ref.probs["fused"], atol=1e-5)
+    np.testing.assert_allclose(probs["audio"], ref.probs["audio"], atol=1e-5)
+
+
+def test_a_shift_reaches_both_heads(embedded: tuple) -> None:
+    study, model, clips, _, embeddings = embedded
+    scorer = study.Scorer(model, embeddings)
+    still = scorer.probs(np.zeros((len(clips), model.cfg.embed_dim)))
+    # not a constant vector: the heads' LayerNorm removes a shift common to every feature
+    shift = np.random.default_rng(0).normal(0.0, 1.0, model.cfg.embed_dim)
+    moved = scorer.probs(np.tile(shift, (len(clips), 1)))
+    for head in ("fused", "audio"):
+        assert np.abs(moved[head] - still[head]).max() > 1e-3
+
+
+def test_rows_of_every_enrolment(embedded: tuple) -> None:
+    study, model, clips, store, embeddings = embedded
+    train = [c for c in clips if c.actor == "1001"]
+    test = [c for c in clips if c.actor != "1001"]
+    ordered = [embeddings[clips.index(c)] for c in (*train, *test)]
+    console = Console(record=True, width=120)
+    rows = study.measure(model, ordered, train, test, [2, 99], 3, 0, console)
+    assert [(r["enrolment"], r["clips"]) for r in rows] == [("none", 0), ("others", 11), ("random", 2), ("neutral", 2)]
+    assert "skipping --enrol 99: a speaker has only 12 clips" in console.export_text()
+    draws = rows[2]["fused"]
+    assert draws["min"] <= draws["accuracy"] <= draws["max"]
+    unshifted = predict_clips(model, test, store, study.HOP_SECONDS).scores()
+    assert rows[0]["fused"]["accuracy"] == pytest.approx(unshifted["fused"].accuracy)
+
+
+def test_bad_enrolment_counts_get_one_line() -> None:
+    study = load_study()
+    assert study.parse_counts("4, 8,16") == [4, 8, 16]
+    for bad in ("", "four", "4,0", "-2"):
+        with pytest.raises(EdgefusionError, match="--enrol"):
+            study.parse_counts(bad)
