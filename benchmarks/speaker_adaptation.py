@@ -227,7 +227,8 @@ def main() -> None:
         overlap = {c.actor for c in train_clips} & {c.actor for c in test_clips}
         if overlap:
             which = ", ".join(sorted(overlap))
-            raise EdgefusionError(f"actor {which} in both --train-actors and --actors: score unseen speakers")
+            noun = "actors" if len(overlap) > 1 else "actor"
+            raise EdgefusionError(f"{noun} {which} in both --train-actors and --actors: score unseen speakers")
         store = ClipStore(model.cfg, args.cache_dir)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("encoding windows", total=len(train_clips) + len(test_clips))
