@@ -19,6 +19,8 @@ as `edgefusion eval` does. The enrolment, per test speaker:
     none      no shift: what `edgefusion eval` reports
     others    every other clip of the speaker (not the scored one); labels unused
     N clips   N clips of the speaker drawn at random (--enrol), averaged over --draws draws
+    running   as a live session would: the speaker's clips in a random order, each clip
+              centred on the clips before it (the first one unshifted); --draws orders
     neutral   the speaker's neutral clips only, against the training actors' neutral mean:
               an enrolment by reading a few sentences calmly (labels pick the clips)
 
@@ -120,6 +122,28 @@ def evaluate(scorer: Scorer, labels: np.ndarray, shifts: np.ndarray) -> dict[str
     return out
 
 
+def running_shifts(embeddings: Sequence[np.ndarray], orders: Sequence[Sequence[int]], target: np.ndarray) -> np.ndarray:
+    """[clips, D] shifts as a live session makes them: each speaker's clips heard in ``order``,
+    each centred on the windows of the clips heard before it; a speaker's first clip is unshifted."""
+    shifts = np.zeros((len(embeddings), len(target)))
+    for order in orders:
+        sums = np.cumsum([embeddings[i].sum(axis=0) for i in order], axis=0)
+        counts = np.cumsum([len(embeddings[i]) for i in order])
+        for p in range(1, len(order)):
+            shifts[order[p]] = target - sums[p - 1] / counts[p - 1]
+    return shifts
+
+
+def over_draws(runs: Sequence[dict[str, dict[str, float]]]) -> dict:
+    """Per head: mean accuracy and macro-F1 over draws, and the accuracy's range."""
+    out: dict = {"draws": len(runs)}
+    for head in ("fused", "audio"):
+        acc = [r[head]["accuracy"] for r in runs]
+        f1 = float(np.mean([r[head]["macro_f1"] for r in runs]))
+        out[head] = {"accuracy": float(np.mean(acc)), "macro_f1": f1, "min": min(acc), "max": max(acc)}
+    return out
+
+
 def measure(
     model: EmotionNet,
     embeddings: Sequence[np.ndarray],
@@ -158,12 +182,12 @@ def measure(
         for _ in range(draws):
             means = {a: window_mean(test_emb, rng.choice(ix, k, replace=False)) for a, ix in speakers.items()}
             runs.append(evaluate(scorer, labels, shifts(means, target)))
-        row: dict = {"enrolment": "random", "clips": k, "draws": draws}
-        for head in ("fused", "audio"):
-            acc = [r[head]["accuracy"] for r in runs]
-            f1 = float(np.mean([r[head]["macro_f1"] for r in runs]))
-            row[head] = {"accuracy": float(np.mean(acc)), "macro_f1": f1, "min": min(acc), "max": max(acc)}
-        rows.append(row)
+        rows.append({"enrolment": "random", "clips": k, **over_draws(runs)})
+    runs = []
+    for _ in range(draws):
+        orders = [list(rng.permutation(ix)) for ix in speakers.values()]
+        runs.append(evaluate(scorer, labels, running_shifts(test_emb, orders, target)))
+    rows.append({"enrolment": "running", "clips": 0, **over_draws(runs)})
     neutral = {a: [i for i in ix if labels[i] == NEUTRAL] for a, ix in speakers.items()}
     if all(neutral.values()):
         means = {a: window_mean(test_emb, ix) for a, ix in neutral.items()}
@@ -177,6 +201,7 @@ def print_table(rows: Sequence[dict], title: str, console: Console) -> None:
         "none": "none (what `edgefusion eval` reports)",
         "others": "every other clip of the speaker",
         "neutral": "the speaker's neutral clips only",
+        "running": "running: the speaker's clips heard before this one",
     }
     table = Table(title=title)
     table.add_column("enrolment per speaker")

@@ -63,10 +63,12 @@ def test_rows_of_every_enrolment(embedded: tuple) -> None:
     ordered = [embeddings[clips.index(c)] for c in (*train, *test)]
     console = Console(record=True, width=120)
     rows = study.measure(model, ordered, train, test, [2, 99], 3, 0, console)
-    assert [(r["enrolment"], r["clips"]) for r in rows] == [("none", 0), ("others", 11), ("random", 2), ("neutral", 2)]
+    enrolments = [(r["enrolment"], r["clips"]) for r in rows]
+    assert enrolments == [("none", 0), ("others", 11), ("random", 2), ("running", 0), ("neutral", 2)]
     assert "skipping --enrol 99: a speaker has only 12 clips" in console.export_text()
-    draws = rows[2]["fused"]
-    assert draws["min"] <= draws["accuracy"] <= draws["max"]
+    for drawn in (rows[2], rows[3]):
+        assert drawn["draws"] == 3
+        assert drawn["fused"]["min"] <= drawn["fused"]["accuracy"] <= drawn["fused"]["max"]
     unshifted = predict_clips(model, test, store, study.HOP_SECONDS).scores()
     assert rows[0]["fused"]["accuracy"] == pytest.approx(unshifted["fused"].accuracy)
 
@@ -77,3 +79,16 @@ def test_bad_enrolment_counts_get_one_line() -> None:
     for bad in ("", "four", "4,0", "-2"):
         with pytest.raises(EdgefusionError, match="--enrol"):
             study.parse_counts(bad)
+
+
+def test_running_shifts_centre_on_what_was_heard_before() -> None:
+    study = load_study()
+    # two speakers; clip i has i + 1 windows, every feature equal to 10 * i
+    embeddings = [np.full((i + 1, 2), 10.0 * i) for i in range(5)]
+    target = np.array([1.0, -1.0])
+    shifts = study.running_shifts(embeddings, [[2, 0, 1], [4, 3]], target)
+    np.testing.assert_allclose(shifts[2], 0.0)  # first heard: nothing to centre on
+    np.testing.assert_allclose(shifts[0], target - 20.0)  # after clip 2 (3 windows of 20)
+    np.testing.assert_allclose(shifts[1], target - (3 * 20.0 + 1 * 0.0) / 4)  # window-weighted mean
+    np.testing.assert_allclose(shifts[4], 0.0)
+    np.testing.assert_allclose(shifts[3], target - 40.0)  # the other speaker's clips never mix in
