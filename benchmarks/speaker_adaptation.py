@@ -92,16 +92,10 @@ class Scorer:
 
     def probs(self, shifts: np.ndarray) -> dict[str, np.ndarray]:
         """``shifts`` [clips, D] -> {"fused", "audio"}: [clips, C] probabilities."""
-        m, cfg = self.model, self.model.cfg
         emb = self.windows + torch.from_numpy(shifts[self.rows].astype(np.float32))
-        n = len(emb)
-        absent = emb.new_zeros(n, cfg.frames, cfg.embed_dim)
-        present = emb.new_tensor([[1.0, 0.0]]).expand(n, 2)
-        with torch.no_grad():
-            heads = {
-                "fused": torch.softmax(m.head(m.fusion(emb, absent, present)), -1),
-                "audio": torch.softmax(m.audio_head(emb), -1),
-            }
+        with torch.no_grad():  # the network's own heads, video absent as for an audio-only clip
+            fused, audio, _ = self.model.classify(emb, None, emb.new_ones(len(emb), 2))
+        heads = {"fused": torch.softmax(fused, -1), "audio": torch.softmax(audio, -1)}
         out = {}
         for name, p in heads.items():
             sums = np.zeros((len(self.counts), p.shape[1]))
@@ -240,7 +234,9 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = ap.parse_args()
-    console = Console() if Console().is_terminal else Console(width=TABLE_WIDTH)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=TABLE_WIDTH)
     try:
         counts = parse_counts(args.enrol)
         if args.draws < 1:

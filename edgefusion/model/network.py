@@ -223,10 +223,16 @@ class EmotionNet(nn.Module):
     def forward(
         self, audio: torch.Tensor, video: torch.Tensor | None, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        b, t, d = audio.shape[0], self.cfg.frames, self.cfg.embed_dim
         audio_emb, video_emb = self.encoder.encode(
             self.spectrogram(audio), None if video is None else self.faces(video)
         )
+        return self.classify(audio_emb, video_emb, present)
+
+    def classify(
+        self, audio_emb: torch.Tensor, video_emb: torch.Tensor | None, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoder's embeddings (audio [B, D], video [B*T, D] or None) -> the three heads' logits."""
+        b, t, d = audio_emb.shape[0], self.cfg.frames, self.cfg.embed_dim
         if video_emb is None:
             video_tokens = audio_emb.new_zeros(b, t, d)
             present = present * present.new_tensor([1.0, 0.0])
