@@ -5,7 +5,8 @@ front end and everything after the trunk's pooling (projection, fusion, heads; w
 of the work) stay float32 (``graph.keep_fp32_nodes``). Inputs and outputs keep their dtypes
 (float32 PCM and flags, uint8 crops, float32 logits), so the contract does not change.
 
-onnxconverter-common does the conversion, with two repairs:
+onnxconverter-common does the conversion, with these repairs:
+- an initializer read by float32 and float16 nodes alike gets a copy for each kind first;
 - it leaves a ``Cast``'s target type at float32 while retyping its output, so Casts are kept
   in the block list;
 - it rounds the weights of blocked nodes to float16 and casts them back (the DFT basis
@@ -30,14 +31,40 @@ from edgefusion.export.graph import keep_fp32_nodes
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
-    original = {t.name: t for t in model.graph.initializer}
+    model = copy.deepcopy(model)
     keep = keep_fp32_nodes(model) + [n.name for n in model.graph.node if n.op_type == "Cast"]
+    unshare_weights(model, set(keep))
+    original = {t.name: t for t in model.graph.initializer}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "the float32 number ... will be truncated": expected, reported as parity
-        half = float16.convert_float_to_float16(copy.deepcopy(model), keep_io_types=True, node_block_list=keep)
+        half = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=keep)
     restore_fp32_weights(half, original)
     drop_cast_round_trips(half)
     return half
+
+
+def unshare_weights(model: onnx.ModelProto, keep: set[str]) -> int:
+    """Give the float32 nodes (``keep``) their own copy of any initializer that float16 nodes read too.
+
+    Simplification merges equal initializers (the zero biases of an untrained model, say), and
+    onnxconverter-common then leaves a shared one float32 for both kinds of reader. Returns how
+    many initializers were copied.
+    """
+    graph = model.graph
+    readers: dict[str, set[bool]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.name in keep)
+    shared = [t for t in graph.initializer if readers.get(t.name) == {True, False}]
+    for tensor in shared:
+        duplicate = TensorProto()
+        duplicate.CopyFrom(tensor)
+        duplicate.name = f"{tensor.name}/fp32"
+        graph.initializer.append(duplicate)
+        for node in graph.node:
+            if node.name in keep:
+                node.input[:] = [duplicate.name if i == tensor.name else i for i in node.input]
+    return len(shared)
 
 
 def restore_fp32_weights(model: onnx.ModelProto, original: dict[str, TensorProto]) -> int:

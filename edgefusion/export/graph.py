@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 import onnx
+from onnx import helper
 
 AUDIO_INPUT = "audio"
 PRESENT_INPUT = "present"
@@ -132,6 +133,25 @@ def constants_to_initializers(model: onnx.ModelProto) -> int:
     for node in moved:
         graph.node.remove(node)
     return len(moved)
+
+
+def outputs_as_leaves(model: onnx.ModelProto) -> int:
+    """Give each graph output that nodes also read (``audio_embedding``, which the speaker shift is
+    added to) its own ``Identity``, so that no tensor is both an output and an intermediate.
+
+    onnxconverter-common's float16 pass, keeping I/O float32, casts such a tensor to float16 for
+    the graph output and leaves the float32 nodes reading it with the wrong type. Returns how many.
+    """
+    graph = model.graph
+    read = {i for n in graph.node for i in n.input}
+    shared = [o.name for o in graph.output if o.name in read]
+    for name in shared:
+        inner = f"{name}/inner"
+        for node in graph.node:
+            node.output[:] = [inner if o == name else o for o in node.output]
+            node.input[:] = [inner if i == name else i for i in node.input]
+        graph.node.append(helper.make_node("Identity", [inner], [name], name=f"{name}/output"))
+    return len(shared)
 
 
 def op_counts(model: onnx.ModelProto) -> Counter[str]:
