@@ -16,6 +16,7 @@ from edgefusion.data.corpus import Clip
 from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, located
+from edgefusion.runtime.runner import SHIFT_INPUT
 
 
 def _pending(out: Path) -> Path:
@@ -207,7 +208,8 @@ def run_calibrate(
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("decoding clips", total=len(chosen) + len(held))
         store.preload(chosen + list(held), lambda n: bar.advance(task, n))
-    feeds = WindowFeeds(chosen, store, cfg, batch=meta.batch or 1, seed=seed)
+    takes_shift = any(t["name"] == SHIFT_INPUT for t in meta.contract)
+    feeds = WindowFeeds(chosen, store, cfg, batch=meta.batch or 1, seed=seed, with_shift=takes_shift)
     if not feeds.has_video:
         err.print(
             "[yellow]warning:[/] the calibration clips have no video: the video path is calibrated on blank "

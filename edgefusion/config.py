@@ -30,6 +30,11 @@ FRAME_SIZE = 112
 FRAMES = 4
 SPEC_NORMS = ("utterance", "band")
 
+# Key, in a checkpoint and in every artifact's metadata, of the mean audio embedding over the
+# training clips (D floats): the point speaker adaptation centres a new speaker on. Optional:
+# artifacts of models trained before speaker adaptation lack it.
+REFERENCE_KEY = "audio_reference"
+
 
 @dataclass(frozen=True)
 class ModelConfig:

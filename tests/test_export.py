@@ -53,11 +53,13 @@ def test_graph_follows_the_contract(exported: dict) -> None:
         "audio": ("tensor(float)", [1, 32000]),
         "video": ("tensor(uint8)", [1, 4, 112, 112, 3]),
         "present": ("tensor(float)", [1, 2]),
+        "audio_shift": ("tensor(float)", [1, 128]),
     }
     assert [(o.name, o.shape) for o in session.get_outputs()] == [
         ("logits", [1, 6]),
         ("audio_logits", [1, 6]),
         ("video_logits", [1, 6]),
+        ("audio_embedding", [1, 128]),
     ]
 
 
@@ -66,7 +68,8 @@ def test_metadata_describes_the_model(exported: dict) -> None:
     assert meta.classes == ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
     assert meta.precision == "fp32" and meta.batch == 1
     assert meta.config.window_samples == 32000 and meta.config.frames == 4
-    assert [c["name"] for c in meta.contract] == ["audio", "video", "present", "logits", "audio_logits", "video_logits"]
+    names = ["audio", "video", "present", "audio_shift", "logits", "audio_logits", "video_logits", "audio_embedding"]
+    assert [c["name"] for c in meta.contract] == names
     assert meta.extra["export"]["simplified"] is True
     assert read_metadata(exported["dyn"]).batch is None
     assert read_metadata(exported["fp16"]).precision == "fp16"
@@ -74,7 +77,8 @@ def test_metadata_describes_the_model(exported: dict) -> None:
 
 def test_parity_is_printed_and_within_1e4(exported: dict, untrained_checkpoint: Path) -> None:
     out = exported["procs"]["fp32"].stdout
-    assert "parity, ONNX Runtime vs PyTorch on 48 windows" in out and "clips of" in out
+    # 16 windows, each with both modalities, audio alone, video alone, and both with a speaker shift
+    assert "parity, ONNX Runtime vs PyTorch on 64 windows" in out and "clips of" in out
     x = feed(4)
     with open_runner(exported["fp32"]) as artifact, open_runner(untrained_checkpoint) as ref:
         got, want = artifact.infer(x), ref.infer(x)
@@ -98,7 +102,7 @@ def test_dynamic_batch_matches_pytorch(exported: dict, untrained_checkpoint: Pat
     with open_runner(exported["dyn"]) as dyn, open_runner(untrained_checkpoint) as ref:
         got, want = dyn.infer(x), ref.infer(x)
     for k in want:
-        assert got[k].shape == (3, 6)
+        assert got[k].shape == (3, 128 if k == "audio_embedding" else 6)
         np.testing.assert_allclose(got[k], want[k], atol=1e-4)
 
 

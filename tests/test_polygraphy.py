@@ -44,7 +44,8 @@ def run_polygraphy(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_polygraphy_inspects_every_artifact(artifacts: dict[str, Path], name: str) -> None:
     proc = run_polygraphy("inspect", "model", artifacts[name])
     text = proc.stdout + proc.stderr
-    for tensor in ("audio", "video", "present", "logits", "audio_logits", "video_logits"):
+    contract = ("audio", "video", "present", "audio_shift", "logits", "audio_logits", "video_logits", "audio_embedding")
+    for tensor in contract:
         assert tensor in text, text[-2000:]
     if name == "int8":
         proc = run_polygraphy("inspect", "model", artifacts[name], "--show", "layers")
@@ -57,6 +58,7 @@ def test_polygraphy_onnxruntime_agrees_with_edgefusion(artifacts: dict[str, Path
     from polygraphy.json import save_json
 
     x = feed(1, seed=7)
+    x["audio_shift"] = np.random.default_rng(7).standard_normal((1, 128)).astype(np.float32)  # polygraphy feeds all
     inputs, outputs = tmp_path / "inputs.json", tmp_path / "outputs.json"
     save_json([x], inputs)
     run_polygraphy("run", artifacts[name], "--onnxrt", "--load-inputs", inputs, "--save-outputs", outputs)
@@ -66,7 +68,7 @@ def test_polygraphy_onnxruntime_agrees_with_edgefusion(artifacts: dict[str, Path
     theirs = iterations[0]
     with open_runner(artifacts[name]) as runner:
         ours = runner.infer(x)
-    for k in ("logits", "audio_logits", "video_logits"):
+    for k in ("logits", "audio_logits", "video_logits", "audio_embedding"):
         np.testing.assert_allclose(np.asarray(theirs[k]), ours[k], atol=1e-5, rtol=0)
 
 

@@ -13,6 +13,7 @@ from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import random_window
 from edgefusion.errors import DataError
 from edgefusion.evaluate import collate
+from edgefusion.runtime.runner import SHIFT_INPUT
 
 
 def draw_clips(clips: Sequence[Clip], samples: int, seed: int = 0, source: str = "DATA") -> list[Clip]:
@@ -47,11 +48,19 @@ class WindowFeeds:
     """
 
     def __init__(
-        self, clips: Sequence[Clip], store: ClipStore, cfg: ModelConfig, batch: int = 1, seed: int = 0
+        self,
+        clips: Sequence[Clip],
+        store: ClipStore,
+        cfg: ModelConfig,
+        batch: int = 1,
+        seed: int = 0,
+        with_shift: bool = False,
     ) -> None:
+        """``with_shift``: the graph takes ``audio_shift``; it is fed zeros (unadapted). The shift
+        enters after the trunk's pooling, where the graph stays float32, so it moves no range."""
         rng = np.random.default_rng(seed)
         self.windows = [random_window(store.audio(c), store.faces(c), cfg, rng) for c in clips]
-        self.cfg, self.batch = cfg, batch
+        self.cfg, self.batch, self.with_shift = cfg, batch, with_shift
         self.has_video = any(w.video is not None for w in self.windows)
         self._iter: Iterator[dict[str, np.ndarray]] | None = None
         self._range = (0, len(self))
@@ -69,7 +78,10 @@ class WindowFeeds:
         for first in range(0, len(self.windows), self.batch):
             b = collate(self.windows[first : first + self.batch], self.cfg, force_video=True)
             assert b.video is not None
-            yield {"audio": b.audio.numpy(), "video": b.video.numpy(), "present": b.present.numpy()}
+            feed = {"audio": b.audio.numpy(), "video": b.video.numpy(), "present": b.present.numpy()}
+            if self.with_shift:
+                feed[SHIFT_INPUT] = np.zeros((len(b.audio), self.cfg.embed_dim), dtype=np.float32)
+            yield feed
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._iter is None:

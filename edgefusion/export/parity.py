@@ -12,7 +12,7 @@ from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import clip_seconds, cut_window, scoring_starts
 from edgefusion.evaluate import collate
-from edgefusion.runtime.runner import OUTPUTS, Runner
+from edgefusion.runtime.runner import EMBEDDING_OUTPUT, OUTPUTS, SHIFT_INPUT, Runner
 
 # Limits on max |diff| of any logit, relative to the largest logit. float32 kernels that sum in
 # another order differ by 1.5e-5 to 3.4e-5 of it on RAVDESS models (logits up to ~4), mostly
@@ -77,4 +77,13 @@ def compare(artifact: Runner, reference: Runner, feed: dict[str, np.ndarray], so
             scale = max(scale, float(np.abs(want[k]).max()))
         same += int((got["logits"].argmax(1) == want["logits"].argmax(1)).sum())
     cases = len(feed["audio"]) * len(patterns)
+    if artifact.adaptable and reference.adaptable:  # and once through the speaker shift
+        embedding = reference.infer(feed)[EMBEDDING_OUTPUT]
+        rng = np.random.default_rng(0)
+        run = dict(feed, **{SHIFT_INPUT: (rng.standard_normal(embedding.shape) * embedding.std()).astype(np.float32)})
+        got, want = artifact.infer(run), reference.infer(run)
+        for k in (*OUTPUTS, EMBEDDING_OUTPUT):
+            worst[k] = max(worst.get(k, 0.0), float(np.abs(got[k] - want[k]).max()))
+        same += int((got["logits"].argmax(1) == want["logits"].argmax(1)).sum())
+        cases += len(feed["audio"])
     return Parity(cases, source, worst, scale, same / cases)

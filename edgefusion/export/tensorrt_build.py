@@ -52,6 +52,7 @@ from onnx import numpy_helper
 from edgefusion import __version__
 from edgefusion.atomic import write_atomic
 from edgefusion.calibration.trt_cache import cache_header, read_calibration_cache
+from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.export.graph import keep_fp32_nodes
 from edgefusion.export.metadata import PRECISIONS, ArtifactMeta, file_sha256, load_onnx, metadata_of
@@ -591,6 +592,7 @@ def build_engine(
             "classes": meta.classes,
             "config": meta.config.to_dict(),
             "calibration": meta.extra.get("calibration"),
+            REFERENCE_KEY: meta.extra.get(REFERENCE_KEY),
         },
     )
     return engine_path

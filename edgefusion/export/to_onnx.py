@@ -16,9 +16,10 @@ import onnx
 import torch
 from rich.console import Console
 
+from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import EdgefusionError
 from edgefusion.export.fp16 import to_fp16
-from edgefusion.export.graph import constants_to_initializers
+from edgefusion.export.graph import constants_to_initializers, outputs_as_leaves
 from edgefusion.export.metadata import ArtifactMeta, new_meta, save_onnx, set_metadata
 from edgefusion.model.checkpoint import load_checkpoint
 from edgefusion.model.network import EmotionNet
@@ -36,14 +37,26 @@ class ExportResult:
     nodes: int
 
 
+class Deployed(torch.nn.Module):
+    """``EmotionNet.deploy`` as a module's forward, which is what the exporter traces."""
+
+    def __init__(self, model: EmotionNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.model.deploy(*inputs)
+
+
 def example_inputs(model: EmotionNet, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Inputs of the contract's shapes: a quiet noise waveform, random crops, both modalities present."""
+    """Inputs of the contract's shapes: a quiet noise waveform, random crops, both modalities
+    present, no speaker shift."""
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
     audio = 0.05 * torch.randn(batch, cfg.window_samples, generator=g)
     shape = (batch, cfg.frames, cfg.frame_size, cfg.frame_size, 3)
     video = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
-    return audio, video, torch.ones(batch, 2)
+    return audio, video, torch.ones(batch, 2), torch.zeros(batch, cfg.embed_dim)
 
 
 def trace_to_onnx(model: EmotionNet, dynamic_batch: bool, opset: int = OPSET) -> onnx.ModelProto:
@@ -53,7 +66,7 @@ def trace_to_onnx(model: EmotionNet, dynamic_batch: bool, opset: int = OPSET) ->
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, expected here
         torch.onnx.export(
-            model,
+            Deployed(model),
             example_inputs(model, 2 if dynamic_batch else 1),
             buffer,
             input_names=list(INPUTS),
@@ -84,11 +97,12 @@ def simplify(model: onnx.ModelProto, console: Console | None = None) -> tuple[on
 
 
 def finalize(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Constants as initializers, ``onnx.checker`` (full) and shape inference.
+    """Constants as initializers, outputs as leaves, ``onnx.checker`` (full) and shape inference.
 
     Raises on an invalid graph (a bug, not a user error).
     """
     constants_to_initializers(model)
+    outputs_as_leaves(model)
     onnx.checker.check_model(model, full_check=True)
     return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
 
@@ -114,6 +128,8 @@ def export_checkpoint(
         model.cfg, list(ckpt["classes"]), contract(model.cfg, BATCH_AXIS if dynamic_batch else 1), precision
     )
     meta.extra["source"] = {"checkpoint": Path(checkpoint).name, "train": ckpt.get("extra", {}).get("train", {})}
+    if ckpt.get(REFERENCE_KEY) is not None:  # the training mean that speaker adaptation centres on
+        meta.extra[REFERENCE_KEY] = ckpt[REFERENCE_KEY]
     meta.extra["export"] = {"opset": opset, "simplified": simplified, "torch": torch.__version__}
     set_metadata(graph, meta)
     path = save_onnx(graph, out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import torch
 
 from edgefusion import __version__
 from edgefusion.atomic import write_atomic
-from edgefusion.config import ModelConfig
+from edgefusion.config import REFERENCE_KEY, ModelConfig
 from edgefusion.errors import CheckpointError, located
 from edgefusion.labels import CLASSES
 from edgefusion.model.network import EmotionNet
@@ -28,7 +29,12 @@ MODEL_NAME = "EmotionNet"
 FRONT_END_CONSTANTS = ("logmel.basis", "logmel.mel")
 
 
-def save_checkpoint(path: str | Path, model: EmotionNet, extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: EmotionNet,
+    extra: dict[str, Any] | None = None,
+    reference: Sequence[float] | None = None,
+) -> Path:
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -39,6 +45,8 @@ def save_checkpoint(path: str | Path, model: EmotionNet, extra: dict[str, Any] |
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
+    if reference is not None:
+        payload[REFERENCE_KEY] = [float(x) for x in reference]
     return write_atomic(path, lambda f: torch.save(payload, f))
 
 
@@ -88,5 +96,10 @@ def load_checkpoint(path: str | Path) -> tuple[EmotionNet, dict[str, Any]]:
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise CheckpointError(located(path, f"weights do not fit the model its config describes ({first})")) from None
+    reference = payload.get(REFERENCE_KEY)
+    if reference is not None and (not isinstance(reference, list) or len(reference) != cfg.embed_dim):
+        size = len(reference) if isinstance(reference, list) else type(reference).__name__
+        problem = f"audio reference of {size} values, the model's embedding has {cfg.embed_dim}"
+        raise CheckpointError(located(path, problem))
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model.eval(), meta

@@ -180,7 +180,8 @@ def warp(image: torch.Tensor, freq: float, time: float) -> torch.Tensor:
 
 
 class EmotionNet(nn.Module):
-    """``forward(audio, video, present) -> (logits, audio_logits, video_logits)``, DESIGN.md's contract.
+    """``forward(audio, video, present) -> (logits, audio_logits, video_logits)``; ``deploy`` adds
+    the speaker-adaptation input and output of the exported contract.
 
     ``video`` may be None in eager mode (a corpus without video): the trunk then encodes only
     the spectrograms and video is treated as absent. The exported graph always takes video.
@@ -223,10 +224,25 @@ class EmotionNet(nn.Module):
     def forward(
         self, audio: torch.Tensor, video: torch.Tensor | None, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        audio_emb, video_emb = self.encoder.encode(
-            self.spectrogram(audio), None if video is None else self.faces(video)
-        )
-        return self.classify(audio_emb, video_emb, present)
+        return self.classify(*self.embed(audio, video), present)
+
+    def embed(self, audio: torch.Tensor, video: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The shared encoder's embeddings: audio [B, D], video [B*T, D] (None without video)."""
+        return self.encoder.encode(self.spectrogram(audio), None if video is None else self.faces(video))
+
+    def deploy(
+        self, audio: torch.Tensor, video: torch.Tensor | None, present: torch.Tensor, audio_shift: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The exported graph: ``forward`` with speaker adaptation, -> (logits, audio_logits,
+        video_logits, audio_embedding).
+
+        ``audio_shift`` [B, D] is added to the audio embedding before the fusion and the audio
+        head (zeros: ``forward``'s outputs); ``audio_embedding`` [B, D] is the embedding before
+        the shift, which a caller averages over a speaker to centre that speaker (see
+        ``edgefusion.adaptation``).
+        """
+        audio_emb, video_emb = self.embed(audio, video)
+        return (*self.classify(audio_emb + audio_shift, video_emb, present), audio_emb)
 
     def classify(
         self, audio_emb: torch.Tensor, video_emb: torch.Tensor | None, present: torch.Tensor

@@ -11,8 +11,8 @@ from edgefusion.config import ModelConfig
 from edgefusion.labels import CLASSES
 from edgefusion.model.network import EmotionNet
 
-INPUTS = ("audio", "video", "present")
-OUTPUTS = ("logits", "audio_logits", "video_logits")
+INPUTS = ("audio", "video", "present", "audio_shift")
+OUTPUTS = ("logits", "audio_logits", "video_logits", "audio_embedding")
 
 
 def contract(cfg: ModelConfig, batch: int | str = "B") -> list[dict[str, Any]]:
@@ -42,6 +42,13 @@ def contract(cfg: ModelConfig, batch: int | str = "B") -> list[dict[str, Any]]:
             "meaning": "1 where audio, video is live; 0 masks it out",
         },
         {
+            "name": "audio_shift",
+            "io": "in",
+            "dtype": "float32",
+            "shape": [batch, cfg.embed_dim],
+            "meaning": "added to the audio embedding: the speaker's centring (zeros: unadapted)",
+        },
+        {
             "name": "logits",
             "io": "out",
             "dtype": "float32",
@@ -50,6 +57,13 @@ def contract(cfg: ModelConfig, batch: int | str = "B") -> list[dict[str, Any]]:
         },
         {"name": "audio_logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "audio alone"},
         {"name": "video_logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "video alone"},
+        {
+            "name": "audio_embedding",
+            "io": "out",
+            "dtype": "float32",
+            "shape": [batch, cfg.embed_dim],
+            "meaning": "the audio embedding before the shift (averaged per speaker to adapt)",
+        },
     ]
 
 

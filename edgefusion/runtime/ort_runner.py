@@ -8,7 +8,7 @@ import numpy as np
 
 from edgefusion.errors import located
 from edgefusion.export.metadata import ArtifactMeta, read_metadata
-from edgefusion.runtime.runner import OUTPUTS, Runner, RunnerError
+from edgefusion.runtime.runner import Runner, RunnerError
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -80,5 +80,6 @@ class OnnxRuntimeRunner(Runner):
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.session is not None
-        values = self.session.run(list(OUTPUTS), feed)
-        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(OUTPUTS, values, strict=True)}
+        names = list(self.outputs)
+        values = self.session.run(names, feed)
+        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(names, values, strict=True)}

@@ -18,8 +18,12 @@ import numpy as np
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.export.metadata import ArtifactMeta
 
-INPUTS = ("audio", "video", "present")
-OUTPUTS = ("logits", "audio_logits", "video_logits")
+INPUTS = ("audio", "video", "present")  # every artifact takes these
+OUTPUTS = ("logits", "audio_logits", "video_logits")  # and gives these
+# Speaker adaptation (artifacts exported since edgefusion 0.2): a shift added to the audio
+# embedding, zeros when the feed has none, and the embedding itself as an output.
+SHIFT_INPUT = "audio_shift"
+EMBEDDING_OUTPUT = "audio_embedding"
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 SPLIT_STAGES = ("h2d", "compute", "d2h")  # a GPU runner's ``last_split``: copies in, compute, copies out
 SUFFIX_BACKEND = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
@@ -62,7 +66,9 @@ class Runner(ABC):
 
     # inference -----------------------------------------------------------------------------
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``{"audio", "video", "present"}`` -> ``{"logits", "audio_logits", "video_logits"}``, float32 [B, C]."""
+        """``{"audio", "video", "present"[, "audio_shift"]}`` -> ``{"logits", "audio_logits",
+        "video_logits"}`` float32 [B, C], plus ``"audio_embedding"`` [B, D] where the artifact
+        gives it (``self.adaptable``)."""
         if not self.active:
             raise RuntimeError(f"{type(self).__name__} used outside `with`: call activate() first")
         feed = self._checked(feed)
@@ -71,22 +77,39 @@ class Runner(ABC):
         if step == total:
             return self._run(feed)
         chunks = [self._run({k: v[i : i + step] for k, v in feed.items()}) for i in range(0, total, step)]
-        return {k: np.concatenate([c[k] for c in chunks]) for k in OUTPUTS}
+        return {k: np.concatenate([c[k] for c in chunks]) for k in self.outputs}
 
     @property
     def description(self) -> str:
         return f"{self.backend} ({self.meta.precision})"
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of the outputs this artifact gives, in contract order."""
+        return tuple(t["name"] for t in self.meta.contract if t["io"] == "out")
+
+    @property
+    def adaptable(self) -> bool:
+        """Whether the artifact takes a speaker shift and gives the audio embedding."""
+        names = {t["name"] for t in self.meta.contract}
+        return SHIFT_INPUT in names and EMBEDDING_OUTPUT in names
+
     def _checked(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [k for k in INPUTS if k not in feed]
         if missing:
             raise RunnerError(f"feed lacks {', '.join(missing)}; the model takes {', '.join(INPUTS)}")
+        if SHIFT_INPUT in feed and not self.adaptable:
+            raise RunnerError(
+                located(self.path, "takes no audio_shift (exported before speaker adaptation): export it again")
+            )
         out: dict[str, np.ndarray] = {}
         batch = None
         for spec in self.meta.contract:
             if spec["io"] != "in":
                 continue
             name, dtype = spec["name"], np.dtype(spec["dtype"])
+            if name == SHIFT_INPUT and name not in feed:  # unadapted
+                feed = {**feed, name: np.zeros((len(feed["audio"]), *spec["shape"][1:]), dtype=dtype)}
             x = np.ascontiguousarray(feed[name])
             if x.dtype != dtype:
                 raise RunnerError(f"input {name}: dtype {x.dtype}, the model takes {dtype}")

@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from edgefusion.config import ModelConfig
+from edgefusion.config import REFERENCE_KEY, ModelConfig
 from edgefusion.errors import located
 from edgefusion.export.metadata import ArtifactMeta
 from edgefusion.export.tensorrt_build import check_sidecar, read_sidecar, sidecar_path
-from edgefusion.runtime.runner import INPUTS, OUTPUTS, SPLIT_STAGES, Runner, RunnerError
+from edgefusion.runtime.runner import INPUTS, OUTPUTS, SHIFT_INPUT, SPLIT_STAGES, Runner, RunnerError
 
 TENSOR_API_FROM = 10  # TensorRT 10 removed the binding API; below it, bindings and execute_async_v2
 PROFILE = 0  # edgefusion builds one optimization profile
@@ -114,7 +114,8 @@ def meta_from_record(record: dict[str, Any], engine_path: str | Path) -> Artifac
         shapes_ok = all(isinstance(t["shape"], list) and len(t["shape"]) >= 1 for t in contract)
     except (KeyError, TypeError):
         names, shapes_ok = {"in": [], "out": []}, False
-    if not shapes_ok or sorted(names["in"]) != sorted(INPUTS) or not set(OUTPUTS) <= set(names["out"]):
+    inputs_ok = sorted(names["in"]) in (sorted(INPUTS), sorted((*INPUTS, SHIFT_INPUT)))
+    if not shapes_ok or not inputs_ok or not set(OUTPUTS) <= set(names["out"]):
         raise RunnerError(
             located(where, "build record's contract is not edgefusion's: rebuild the engine with `edgefusion build`")
         )
@@ -123,8 +124,9 @@ def meta_from_record(record: dict[str, Any], engine_path: str | Path) -> Artifac
         "tensorrt": {k: record.get(k) for k in ("tensorrt_version", "gpu", "compute_capability", "batch")},
         "build": record.get("build"),
     }
-    if record.get("calibration") is not None:
-        extra["calibration"] = record["calibration"]
+    for key in ("calibration", REFERENCE_KEY):
+        if record.get(key) is not None:
+            extra[key] = record[key]
     return ArtifactMeta(
         config=config,
         classes=list(record["classes"]),
@@ -505,10 +507,10 @@ class TensorRTRunner(Runner):
             finally:
                 self._gpu_context.pop()
         if not parts:
-            return {k: np.zeros((0, *self._row_dims(k)), dtype=np.float32) for k in OUTPUTS}
+            return {k: np.zeros((0, *self._row_dims(k)), dtype=np.float32) for k in self.outputs}
         if len(parts) == 1:
             return parts[0]
-        return {k: np.concatenate([p[k] for p in parts]) for k in OUTPUTS}
+        return {k: np.concatenate([p[k] for p in parts]) for k in self.outputs}
 
     def _row_dims(self, name: str) -> tuple[int, ...]:
         spec = next(t for t in self.meta.contract if t["name"] == name)
@@ -534,7 +536,7 @@ class TensorRTRunner(Runner):
         self._mark(1)
         self._execute(run)
         self._mark(2)
-        outputs = [self._tensors[name] for name in OUTPUTS]
+        outputs = [self._tensors[name] for name in self.outputs]
         for tensor in outputs:
             cuda.memcpy_dtoh_async(tensor.host[:run], tensor.device, stream)
         self._mark(3)

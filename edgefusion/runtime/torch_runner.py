@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import located
 from edgefusion.export.metadata import ArtifactMeta, new_meta
 from edgefusion.model.checkpoint import load_checkpoint
 from edgefusion.model.network import EmotionNet
 from edgefusion.model.summary import contract
-from edgefusion.runtime.runner import OUTPUTS, Runner, RunnerError
+from edgefusion.runtime.runner import SHIFT_INPUT, Runner, RunnerError
 
 
 class TorchRunner(Runner):
@@ -29,7 +30,10 @@ class TorchRunner(Runner):
     def _read_meta(self) -> ArtifactMeta:
         model, meta = load_checkpoint(self.path)
         self._loaded = model
-        return new_meta(model.cfg, list(meta["classes"]), contract(model.cfg, "B"), "fp32")
+        artifact = new_meta(model.cfg, list(meta["classes"]), contract(model.cfg, "B"), "fp32")
+        if meta.get(REFERENCE_KEY) is not None:
+            artifact.extra[REFERENCE_KEY] = meta[REFERENCE_KEY]
+        return artifact
 
     def _activate(self) -> None:
         if self.threads:
@@ -44,6 +48,7 @@ class TorchRunner(Runner):
     @torch.inference_mode()
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.model is not None
-        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) for k in ("audio", "video", "present")]
-        outputs = self.model(*args)
-        return {k: v.float().cpu().numpy() for k, v in zip(OUTPUTS, outputs, strict=True)}
+        names = ("audio", "video", "present", SHIFT_INPUT)
+        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) for k in names]
+        outputs = self.model.deploy(*args)
+        return {k: v.float().cpu().numpy() for k, v in zip(self.outputs, outputs, strict=True)}
