@@ -48,7 +48,7 @@ demo: sysdeps venv
 	$(VENV)/bin/edgefusion export $(DEMO_DIR)/model.pt -o $(DEMO_DIR)/model.onnx --check-trt --trt-version 10.3 --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion export $(DEMO_DIR)/model.pt -o $(DEMO_DIR)/model.fp16.onnx --precision fp16 --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion calibrate $(DEMO_DIR)/model.onnx $(DEMO_DIR)/corpus -o $(DEMO_DIR)/model.int8.onnx --target cpu --samples 96 --actors 1001-1004 --eval-actors 1005,1006 --max-drop 5 --calib-cache $(DEMO_DIR)/model.calib --cache-dir $(DEMO_DIR)/cache
-	$(VENV)/bin/edgefusion eval $(DEMO_DIR)/model.int8.onnx $(DEMO_DIR)/corpus --actors 1005,1006 --cache-dir $(DEMO_DIR)/cache
+	$(VENV)/bin/edgefusion eval $(DEMO_DIR)/model.int8.onnx $(DEMO_DIR)/corpus --actors 1005,1006 --adapt --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion run $(DEMO_DIR)/model.int8.onnx --audio file://$(DEMO_DIR)/corpus/AudioWAV/1005_DFA_HAP_XX.wav --video file://$(DEMO_DIR)/corpus/VideoFlash/1005_DFA_HAP_XX.mp4 --print --jsonl $(DEMO_DIR)/events.jsonl
 	@echo "demo done: artifacts in $(DEMO_DIR)/"
 

@@ -120,11 +120,19 @@ def eval_(
     ] = 0.5,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="Also score with speaker adaptation: each clip's audio embedding centred on its speaker's "
+            "other clips (no labels used), against the training clips' mean.",
+        ),
+    ] = False,
 ) -> None:
     """Score a checkpoint or artifact on whole clips: accuracy, macro-F1, per-class recall, confusion, per modality."""
     from edgefusion.commands import run_eval
 
-    run_eval(model, data, actors, json_path, plot, hop, calm_as_neutral, cache_dir, err, out)
+    run_eval(model, data, actors, json_path, plot, hop, calm_as_neutral, cache_dir, err, out, adapt)
 
 
 @app.command()
@@ -313,13 +321,21 @@ def run(
     live_view: Annotated[
         bool, typer.Option("--live/--print", help="A live terminal view, or one printed line per event.")
     ] = True,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="Speaker adaptation: centre the voice on the running mean of the session's voiced windows "
+            "(once it holds 8 of them), one speaker per session.",
+        ),
+    ] = False,
 ) -> None:
     """Run the model live on a microphone and a camera (or replayed files): emotion and per-stage latency."""
     from edgefusion.run_command import run_stream
 
     run_stream(
         model, audio, video, backend, threads, hop, smooth, duration, fast, jsonl, save_video, overlay, cuda_graph,
-        live_view, err, out,
+        live_view, err, out, adapt,
     )  # fmt: skip
 
 

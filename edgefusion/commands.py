@@ -75,9 +75,11 @@ def run_eval(
     cache_dir: Path | None,
     err: Console,
     out: Console,
+    adapt: bool = False,
 ) -> None:
     from rich.progress import Progress
 
+    from edgefusion.adaptation import leave_one_out_shifts, reference_of
     from edgefusion.evaluate import plot_confusion, predict_clips
     from edgefusion.model.checkpoint import load_checkpoint
     from edgefusion.model.network import EmotionNet
@@ -92,19 +94,35 @@ def run_eval(
     err.print(corpus_summary(clips))
     with ExitStack() as stack:
         if model_path.suffix == ".pt":
-            model: EmotionNet | Runner = load_checkpoint(model_path)[0]
-            cfg = model.cfg
+            model: EmotionNet | Runner
+            model, ckpt = load_checkpoint(model_path)
+            cfg, extra, adaptable = model.cfg, ckpt, True
         else:  # an exported artifact, run by its backend
             model = stack.enter_context(open_runner(model_path))
-            cfg = model.meta.config
+            cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
             err.print(f"running {model_path} with {model.description}")
+        reference = reference_of(extra, model_path, adaptable) if adapt else None
         store = ClipStore(cfg, cache_dir)
         with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("scoring clips", total=len(clips))
+            task = bar.add_task("scoring clips", total=len(clips) * (2 if adapt else 1))
             preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
+            adapted = None
+            if reference is not None:  # again, each clip centred on its speaker's other clips
+                shifts = leave_one_out_shifts(preds, [c.actor for c in clips], reference)
+                adapted = predict_clips(
+                    model, clips, store, hop, progress=lambda n: bar.advance(task, n), shifts=shifts
+                )
     scores = preds.scores()
+    if adapted is not None:
+        scores |= {f"{k}, speaker-adapted": s for k, s in adapted.scores().items() if k != "video"}
     for name, s in scores.items():
         print_scores(out, name, s)
+    if adapted is not None:
+        speakers = len({c.actor for c in clips})
+        out.print(
+            f"speaker-adapted: each clip's audio embedding centred on its speaker's other clips ({speakers} "
+            "speakers; the mean of their windows, labels unused), against the training clips' mean"
+        )
     if json_path is not None:
         report = {
             "model": str(model_path),
@@ -112,8 +130,13 @@ def run_eval(
             "actors": sorted({c.actor for c in clips}),
             "hop_seconds": hop,
             "scoring": "window probabilities averaged over the clip",
-            **{k: s.to_dict() for k, s in scores.items()},
+            **{k: s.to_dict() for k, s in preds.scores().items()},
         }
+        if adapted is not None:
+            report["speaker_adapted"] = {
+                "enrolment": "each clip centred on the windows of its speaker's other clips (labels unused)",
+                **{k: s.to_dict() for k, s in adapted.scores().items() if k != "video"},
+            }
         json_path.write_text(json.dumps(report, indent=2))
         out.print(f"wrote {json_path}")
     if plot is not None:

@@ -4,6 +4,9 @@ A clip is cut into windows every ``hop`` seconds (one zero-padded window when it
 than a window); the softmax probabilities of its windows are averaged and the clip is
 labelled with the most probable class. Fused scores use every modality the clip has; the
 per-modality heads are scored on the clips that have that modality.
+
+Where the model gives its audio embedding, the per-clip sums of it come back too (the input of
+speaker adaptation, ``edgefusion.adaptation``), and a per-clip ``shifts`` centres each clip.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_st
 from edgefusion.labels import CLASSES, NUM_CLASSES
 from edgefusion.metrics import Scores, score
 from edgefusion.model.network import EmotionNet
+from edgefusion.runtime.runner import EMBEDDING_OUTPUT, SHIFT_INPUT, Runner
 from edgefusion.runtime.runner import OUTPUTS as RUNNER_OUTPUTS
-from edgefusion.runtime.runner import Runner
 
 OUTPUTS = ("fused", "audio", "video")
 
@@ -57,6 +60,10 @@ class ClipPredictions:
     labels: np.ndarray  # int [N]
     probs: dict[str, np.ndarray]  # output name -> float [N, C]
     has: dict[str, np.ndarray]  # "audio" / "video" -> bool [N]
+    # per clip: the sum of its windows' audio embeddings [N, D] and how many windows had audio [N];
+    # None where the model gives no embedding (an artifact exported before speaker adaptation)
+    embedding_sums: np.ndarray | None = None
+    embedding_counts: np.ndarray | None = None
 
     def scores(self) -> dict[str, Scores]:
         out = {"fused": score(self.labels, self.probs["fused"].argmax(1))}
@@ -72,23 +79,30 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def _batch_fn(model: EmotionNet | Runner, cfg: ModelConfig) -> Callable[[Sequence[Window]], list[np.ndarray]]:
-    """Windows -> [fused, audio, video] logits as numpy, from a module or any runner."""
+BatchFn = Callable[[Sequence[Window], np.ndarray | None], dict[str, np.ndarray]]
+
+
+def _batch_fn(model: EmotionNet | Runner, cfg: ModelConfig) -> BatchFn:
+    """(windows, shifts [B, D] or None) -> the runner's outputs as numpy, from a module or any runner."""
     if isinstance(model, EmotionNet):
 
-        def run_module(windows: Sequence[Window]) -> list[np.ndarray]:
+        def run_module(windows: Sequence[Window], shift: np.ndarray | None) -> dict[str, np.ndarray]:
             batch = collate(windows, cfg)
+            zeros = torch.zeros(len(windows), cfg.embed_dim)
+            shift_t = zeros if shift is None else torch.from_numpy(shift.astype(np.float32))
             with torch.no_grad():
-                return [t.numpy() for t in model(batch.audio, batch.video, batch.present)]
+                out = model.deploy(batch.audio, batch.video, batch.present, shift_t)
+            return {k: t.numpy() for k, t in zip((*RUNNER_OUTPUTS, EMBEDDING_OUTPUT), out, strict=True)}
 
         return run_module
 
-    def run_artifact(windows: Sequence[Window]) -> list[np.ndarray]:
+    def run_artifact(windows: Sequence[Window], shift: np.ndarray | None) -> dict[str, np.ndarray]:
         batch = collate(windows, cfg, force_video=True)  # an exported graph always takes video
         assert batch.video is not None
         feed = {"audio": batch.audio.numpy(), "video": batch.video.numpy(), "present": batch.present.numpy()}
-        out = model.infer(feed)
-        return [out[k] for k in RUNNER_OUTPUTS]
+        if shift is not None:
+            feed[SHIFT_INPUT] = shift.astype(np.float32)
+        return model.infer(feed)
 
     return run_artifact
 
@@ -100,10 +114,12 @@ def predict_clips(
     hop: float = 0.5,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    shifts: np.ndarray | None = None,
 ) -> ClipPredictions:
     """Clip-level probabilities from every output head (window probabilities averaged).
 
     ``model`` is a module (training) or an active runner of any backend (eval of artifacts).
+    ``shifts`` [N, D]: each clip's speaker shift, fed to every window of the clip (None: unadapted).
     """
     is_module = isinstance(model, EmotionNet)
     cfg = model.cfg if is_module else model.meta.config
@@ -113,13 +129,21 @@ def predict_clips(
     run = _batch_fn(model, cfg)
     sums = {k: np.zeros((len(clips), NUM_CLASSES)) for k in OUTPUTS}
     counts = np.zeros(len(clips))
+    gives_embedding = is_module or model.adaptable
+    emb_sums = np.zeros((len(clips), cfg.embed_dim)) if gives_embedding else None
+    emb_counts = np.zeros(len(clips))
     pending: list[tuple[int, Window]] = []
 
     def flush() -> None:
         rows = [i for i, _ in pending]
-        for name, logits in zip(OUTPUTS, run([w for _, w in pending]), strict=True):
-            np.add.at(sums[name], rows, _softmax(logits.astype(np.float64)))
+        out = run([w for _, w in pending], None if shifts is None else shifts[rows])
+        for name, key in zip(OUTPUTS, RUNNER_OUTPUTS, strict=True):
+            np.add.at(sums[name], rows, _softmax(out[key].astype(np.float64)))
         np.add.at(counts, rows, 1)
+        if emb_sums is not None:
+            heard = [j for j, (_, w) in enumerate(pending) if w.audio is not None]
+            np.add.at(emb_sums, [rows[j] for j in heard], out[EMBEDDING_OUTPUT][heard].astype(np.float64))
+            np.add.at(emb_counts, [rows[j] for j in heard], 1)
         pending.clear()
 
     has_audio = np.zeros(len(clips), dtype=bool)
@@ -140,7 +164,8 @@ def predict_clips(
         model.train(was_training)
     probs = {k: v / np.maximum(counts, 1)[:, None] for k, v in sums.items()}
     labels = np.array([c.label for c in clips], dtype=np.int64)
-    return ClipPredictions(labels, probs, {"audio": has_audio, "video": has_video})
+    has = {"audio": has_audio, "video": has_video}
+    return ClipPredictions(labels, probs, has, emb_sums, emb_counts if emb_sums is not None else None)
 
 
 def plot_confusion(scores: dict[str, Scores], path: str | Path, title: str = "") -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from edgefusion.adaptation import RunningCentre, reference_of
 from edgefusion.errors import EdgefusionError
 from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, Sink, StreamSettings
 
@@ -64,6 +65,7 @@ def stream(
     clock: Clock,
     settings: StreamSettings,
     sinks: Sequence[Sink],
+    centre: RunningCentre | None = None,
 ) -> RunSummary:
     """Start the sources (and a face thread on the video), run the pipeline, stop everything.
 
@@ -81,7 +83,7 @@ def stream(
             video.start()
             faces = FaceThread(video, FaceStage(frames=cfg.frames, size=cfg.frame_size), clock)
             faces.start()
-        return Pipeline(runner, audio, faces, clock, settings, list(sinks)).run()
+        return Pipeline(runner, audio, faces, clock, settings, list(sinks), centre).run()
     finally:
         if faces is not None:
             faces.stop()
@@ -107,6 +109,7 @@ def run_stream(
     live_view: bool,
     err: Console,
     out: Console,
+    adapt: bool = False,
 ) -> RunSummary:
     from edgefusion.runtime.clock import Clock, ManualClock
     from edgefusion.runtime.runner import open_runner
@@ -127,6 +130,7 @@ def run_stream(
     if cuda_graph:
         options["cuda_graph"] = True
     runner = open_runner(model, backend, **options)
+    centre = RunningCentre(reference_of(runner.meta.extra, model, runner.adaptable)) if adapt else None
     clock = ManualClock() if fast else Clock()
     audio = open_audio(audio_uri, clock, runner.meta.config.sample_rate)
     video = open_video(video_uri, clock)
@@ -140,12 +144,18 @@ def run_stream(
         sinks.append(OverlayWindow())
     sinks.append(TerminalSink(err, f"{model.name} [{runner.backend}]") if live_view else PrintSink(out))
     with runner:
-        summary = stream(runner, audio, video, clock, StreamSettings(hop=hop, smooth=smooth, duration=duration), sinks)
+        settings = StreamSettings(hop=hop, smooth=smooth, duration=duration)
+        summary = stream(runner, audio, video, clock, settings, sinks, centre)
     out.print(recorder.table())
     out.print(
         f"{summary.events} events in {summary.seconds:.1f} s ({summary.reason}); skipped hops {summary.skipped}; "
         f"audio overflows {summary.overflows}; runner {runner.description}"
     )
+    if centre is not None:
+        out.print(
+            f"speaker adaptation: running mean of {centre.count} voiced windows"
+            + ("" if centre.ready else f", fewer than the {centre.min_windows} needed: nothing was centred")
+        )
     if recorder.labels:
         values, counts = np.unique(recorder.labels, return_counts=True)
         out.print(f"majority label: {values[counts.argmax()]} ({counts.max()} of {len(recorder.labels)} hops)")

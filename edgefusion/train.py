@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn import functional as F
 
 from edgefusion import __version__
+from edgefusion.adaptation import training_reference
 from edgefusion.config import ModelConfig, TrainConfig
 from edgefusion.data.corpus import Clip, corpus_summary
 from edgefusion.data.store import ClipStore
@@ -179,6 +180,7 @@ def train(
     assert best is not None
     _, best_epoch, best_val, state = best
     model.load_state_dict(state)
+    reference = _audio_reference(model, [*train_clips, *val_clips], store, tcfg, console)
     seconds = time.perf_counter() - t0
     summary = {
         "edgefusion_version": __version__,
@@ -198,10 +200,25 @@ def train(
         out,
         model,
         extra={"train": {k: summary[k] for k in ("data", "train_actors", "val_actors", "best_epoch", "seconds")}},
+        reference=reference,
     )
     summary_path = out.with_suffix(".json")
     summary_path.write_text(json.dumps(summary, indent=2))
     return TrainResult(out, summary_path, best_epoch, best_val, seconds, history)
+
+
+def _audio_reference(
+    model: EmotionNet, clips: Sequence[Clip], store: ClipStore, tcfg: TrainConfig, console: Console
+) -> np.ndarray | None:
+    """The mean audio embedding over every scoring window of ``clips`` (training and validation
+    speakers alike): the point speaker adaptation centres new speakers on. None without audio."""
+    with_audio = [c for c in clips if c.audio is not None]
+    if not with_audio:
+        return None
+    with _progress(console) as bar:
+        task = bar.add_task("audio reference", total=len(with_audio), info="for speaker adaptation")
+        preds = predict_clips(model, with_audio, store, tcfg.eval_hop_seconds, progress=lambda n: bar.advance(task, n))
+    return training_reference(preds)
 
 
 def _ema(model: EmotionNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:

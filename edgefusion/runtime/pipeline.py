@@ -10,6 +10,10 @@ the fused and per-modality probabilities, ``present``, and the latency of every 
 - ``postprocess``: softmax, smoothing and building the event;
 - ``pipeline``: preprocess + postprocess, what the pipeline adds to inference;
 - ``total``: from the hop's start to the event being ready.
+
+With a ``RunningCentre`` (``edgefusion run --adapt``) each hop is fed the speaker's shift so far
+and, when its window is voiced, adds its audio embedding to the speaker's running mean; the
+event's ``adapted`` says whether a shift was applied.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgefusion.adaptation import RunningCentre, voiced
 from edgefusion.runtime.clock import Clock
-from edgefusion.runtime.runner import Runner
+from edgefusion.runtime.runner import EMBEDDING_OUTPUT, SHIFT_INPUT, Runner
 
 DEFAULT_HOP = 0.25
 DEFAULT_SMOOTH = 0.5
@@ -50,6 +55,7 @@ class Event:
     skipped: int  # hops skipped so far
     overflows: int  # audio input overflows so far
     box: tuple[int, int, int, int] | None = None  # face box (x, y, w, h) in the frame
+    adapted: bool = False  # whether the audio embedding was centred on the speaker
     frame: Any = field(default=None, repr=False)  # the newest frame (for video sinks), not serialised
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +70,7 @@ class Event:
             "skipped": self.skipped,
             "overflows": self.overflows,
             "box": list(self.box) if self.box else None,
+            "adapted": self.adapted,
         }
 
 
@@ -116,7 +123,9 @@ class Pipeline:
         clock: Clock,
         settings: StreamSettings,
         sinks: Sequence[Sink] = (),
+        centre: RunningCentre | None = None,
     ) -> None:
+        """``centre``: speaker adaptation from the session's running mean (the runner must be adaptable)."""
         if audio is None and faces is None:
             raise ValueError("the pipeline needs at least one source")
         self.runner, self.audio, self.faces, self.clock = runner, audio, faces, clock
@@ -131,6 +140,9 @@ class Pipeline:
             "video": np.zeros((1, self.frames, self.size, self.size, 3), dtype=np.uint8),
             "present": np.zeros((1, 2), dtype=np.float32),
         }
+        self.centre = centre
+        if centre is not None:
+            self.feed[SHIFT_INPUT] = np.zeros((1, cfg.embed_dim), dtype=np.float32)
         self.smoothed: np.ndarray | None = None
         self.skipped = 0
         self.stopped = False
@@ -160,9 +172,15 @@ class Pipeline:
                 self.feed["video"][0] = crops
                 present[0, 1] = 1.0
             frame_age = age * 1e3
+        adapted = False
+        if self.centre is not None:
+            adapted = self.centre.ready and bool(present[0, 0])
+            self.feed[SHIFT_INPUT][0] = self.centre.shift() if adapted else 0.0
         t1 = time.perf_counter()
         out = self.runner.infer(self.feed)
         t2 = time.perf_counter()
+        if self.centre is not None and present[0, 0] and voiced(self.feed["audio"][0]):
+            self.centre.add(out[EMBEDDING_OUTPUT][0])
         fused = softmax(out["logits"][0].astype(np.float64))
         if self.smoothed is None or self.settings.smooth <= 0:
             self.smoothed = fused
@@ -181,6 +199,7 @@ class Pipeline:
             overflows=getattr(self.audio, "overflows", 0) if self.audio is not None else 0,
             box=(int(box.x), int(box.y), int(box.w), int(box.h)) if box is not None else None,
             frame=None if frame is None else frame.image,
+            adapted=adapted,
         )
         t3 = time.perf_counter()
         event.latency_ms = {
