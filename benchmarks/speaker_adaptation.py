@@ -1,4 +1,4 @@
-"""Speaker adaptation, measured before it is built: a trained model's audio embedding centred per speaker.
+"""Speaker adaptation, how much enrolment it needs: a trained model's audio embedding centred per speaker.
 
     .venv/bin/python benchmarks/speaker_adaptation.py MODEL.pt [--data DIR] [--train-actors 1-12] \
         [--actors 13-16] [--enrol 4,8,16] [--draws 20] [--seed 0] [--json out.json]
@@ -6,10 +6,12 @@
 On speakers it was not trained on, much of the model's error is the speaker, not the emotion:
 a voice's pitch range and timbre place every clip of that speaker in one corner of
 the embedding space. Speaker normalisation, the usual cure in speech emotion recognition,
-removes each speaker's average. This script measures what it would give this model without
-retraining it or touching the exported graph: every window of every clip of --train-actors and
---actors is encoded once (the model's own spectrogram and shared encoder, windows every 0.5 s
-as `edgefusion eval` cuts them); a test clip's window embeddings are shifted by
+removes each speaker's average. `edgefusion eval --adapt` scores one enrolment (every other
+clip of the speaker, against the reference the checkpoint carries) and `edgefusion run --adapt`
+uses a running mean; this script compares enrolments on any checkpoint, taking the reference
+afresh from --train-actors. Every window of every clip of --train-actors and --actors is
+encoded once (the model's own spectrogram and shared encoder, windows every 0.5 s as
+`edgefusion eval` cuts them); a test clip's window embeddings are shifted by
 
     (mean over the training actors' windows) - (mean over the speaker's enrolment windows)
 
@@ -72,10 +74,8 @@ def embed_clips(
                 raise EdgefusionError(f"{clip.clip_id}: no audio; speaker adaptation is measured on audio")
             starts = scoring_starts(len(audio) / cfg.sample_rate, cfg.window_seconds, HOP_SECONDS)
             windows = np.stack([cut_window(audio, None, s, cfg).audio for s in starts]).astype(np.float32)
-            parts = [
-                model.encoder.encode(model.spectrogram(torch.from_numpy(windows[i : i + BATCH])), None)[0]
-                for i in range(0, len(windows), BATCH)
-            ]
+            batches = [torch.from_numpy(windows[i : i + BATCH]) for i in range(0, len(windows), BATCH)]
+            parts = [model.embed(b, None)[0] for b in batches]
             out.append(torch.cat(parts).numpy())
             tick()
     return out
