@@ -1,3 +1,3 @@
 """edgefusion: train, export, quantize, compile and run a shared-encoder audio-visual emotion model."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -20,7 +20,7 @@ from edgefusion.export.metadata import ArtifactMeta
 
 INPUTS = ("audio", "video", "present")  # every artifact takes these
 OUTPUTS = ("logits", "audio_logits", "video_logits")  # and gives these
-# Speaker adaptation (artifacts exported since edgefusion 0.2): a shift added to the audio
+# Speaker adaptation (artifacts exported by edgefusion 0.2 and later): a shift added to the audio
 # embedding, zeros when the feed has none, and the embedding itself as an output.
 SHIFT_INPUT = "audio_shift"
 EMBEDDING_OUTPUT = "audio_embedding"
