@@ -87,19 +87,20 @@ def outer_slots(p: int) -> tuple[np.ndarray, np.ndarray]:
     return k1, source
 
 
-def outer_dft(n_fft: int, p: int, q: int, k2_count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Batched-MatMul weights for the real and the imaginary part of the bins: ``[h, 2 * k2_count, q * 2]`` each.
+def outer_dft(n_fft: int, p: int, q: int, k2_count: int) -> np.ndarray:
+    """Batched-MatMul weights ``[h, 2 * 2 * k2_count, q * 2]``: the real, then the imaginary part of the bins.
 
-    Per batch ``j``: output ``(slot, k2)``, bin ``k1 + P*k2`` with ``k1`` from ``outer_slots``;
-    input ``(n2, re|im)`` of ``Z[j]``. The twiddle ``e^(-2 pi i n2 k1 / n_fft)`` times the
-    ``q``-point DFT, applied to the slot's ``Z[k1]``.
+    Per batch ``j``: output ``(re|im, slot, k2)``, bin ``k1 + P*k2`` with ``k1`` from
+    ``outer_slots``; input ``(n2, re|im)`` of ``Z[j]``. The twiddle ``e^(-2 pi i n2 k1 / n_fft)``
+    times the ``q``-point DFT, applied to the slot's ``Z[k1]``. One MatMul for both parts: at
+    batch 1 ONNX Runtime runs it about 15% faster than two (measured on the whole front end).
     """
     k1, source = outer_slots(p)
     n2, k2 = np.arange(q), np.arange(k2_count)
     theta = 2.0 * np.pi * n2 * (k1[:, :, None, None] / n_fft + k2[:, None] / q)  # [j, slot, k2, n2]
     w = np.exp(-1j * theta)[..., None] * source[:, :, None, None, :]  # [j, slot, k2, n2, re|im]
     shape = (len(k1), 2 * k2_count, q * 2)
-    return w.real.reshape(shape), w.imag.reshape(shape)
+    return np.concatenate([w.real.reshape(shape), w.imag.reshape(shape)], axis=1)
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -161,11 +162,9 @@ class LogMel(nn.Module):
         fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)  # [n_mels, bins]
         used = int(np.flatnonzero(fb.any(axis=0))[-1]) + 1  # bins past the last filter are not computed
         k2_count = -(-used // self.p)
-        real, imag = outer_dft(n_fft, self.p, self.q, k2_count)
         # constants of the config, rebuilt with the module: not part of a checkpoint's weights
         self.register_buffer("inner", _f32(inner_dft(n_fft, self.p, self.q)), persistent=False)
-        self.register_buffer("outer_real", _f32(real), persistent=False)
-        self.register_buffer("outer_imag", _f32(imag), persistent=False)
+        self.register_buffer("outer", _f32(outer_dft(n_fft, self.p, self.q, k2_count)), persistent=False)
         k1, _ = outer_slots(self.p)
         k = k1[:, :, None] + self.p * np.arange(k2_count)  # [j, slot, k2] -> bin
         live = (k1[:, :, None] >= 0) & (k < used)
@@ -175,7 +174,7 @@ class LogMel(nn.Module):
 
     def macs(self, frames: int) -> int:
         """Multiply-accumulates for one window of ``frames`` frames (the two DFT stages and the mel MatMul)."""
-        per_frame = self.inner.numel() + 2 * self.outer_real.numel() + self.mel.numel()
+        per_frame = self.inner.numel() + self.outer.numel() + self.mel.numel()
         return frames * per_frame
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -187,9 +186,8 @@ class LogMel(nn.Module):
         inner = nn.functional.conv1d(rows, self.inner, stride=self.stride, groups=q)  # [B, Q*H*2, F]
         frames = inner.shape[-1]
         inner = inner.reshape(b, q, h, 2, frames).transpose(1, 2).reshape(b, h, 2 * q, frames)  # [B, j, (n2, re|im), F]
-        real = torch.matmul(self.outer_real, inner)  # [B, j, (slot, k2), F]
-        imag = torch.matmul(self.outer_imag, inner)
-        power = (real * real + imag * imag).reshape(b, -1, frames)  # [B, bins, F]
+        parts = torch.matmul(self.outer, inner)  # [B, j, (re|im, slot, k2), F]
+        power = (parts * parts).reshape(b, h, 2, -1, frames).sum(dim=2).reshape(b, -1, frames)  # [B, bins, F]
         mel = torch.matmul(self.mel, power)  # [B, n_mels, F]
         # 10 log10 of the power, floored at AMIN and at top_db below the window's peak: one Log
         floor = torch.clamp(mel.amax(dim=(1, 2), keepdim=True) * self.floor, min=AMIN)
