@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgefusion.adaptation import AdaptationError, reference_of
 from edgefusion.config import ModelConfig
 from edgefusion.errors import EdgefusionError
 from edgefusion.export.tensorrt_build import sidecar_path, write_sidecar
@@ -111,6 +112,23 @@ def test_meta_comes_from_the_sidecar_without_tensorrt(tmp_path: Path) -> None:
     assert runner.description == "tensorrt 10.3 (int8, Orin)"
     assert TensorRTRunner(engine, cuda_graph=True).description == "tensorrt 10.3 (int8, Orin, CUDA graph)"
     assert not runner.active
+
+
+def test_records_of_both_contracts_are_read_and_the_reference_kept(tmp_path: Path) -> None:
+    """An engine built from a 0.2 ONNX takes audio_shift and carries the training reference; one
+    built from a 0.1 ONNX (three inputs, three outputs) is read too, and is not adaptable."""
+    reference = [0.5] * ModelConfig().embed_dim
+    new = open_runner(write_engine(tmp_path, audio_reference=reference))
+    assert new.adaptable and new.outputs[-1] == "audio_embedding"
+    assert reference_of(new.meta.extra, new.path, new.adaptable).tolist() == reference
+    old_contract = [t for t in contract(ModelConfig(), 1) if t["name"] not in ("audio_shift", "audio_embedding")]
+    old = open_runner(write_engine(tmp_path, name="old.engine", contract=old_contract))
+    assert not old.adaptable and old.outputs == ("logits", "audio_logits", "video_logits")
+    with pytest.raises(AdaptationError, match=r"old\.engine: exported before speaker adaptation"):
+        reference_of(old.meta.extra, old.path, old.adaptable)
+    odd = [t for t in contract(ModelConfig(), 1) if t["name"] != "present"]
+    with pytest.raises(RunnerError, match="contract is not edgefusion's"):
+        open_runner(write_engine(tmp_path, name="odd.engine", contract=odd))
 
 
 def test_without_tensorrt_activation_says_what_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
