@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from edgefusion.config import ModelConfig, TrainConfig
+from edgefusion.config import REFERENCE_KEY, ModelConfig, TrainConfig
 from edgefusion.data.corpus import Clip, corpus_summary, scan_corpus
 from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
 from edgefusion.data.store import ClipStore
@@ -190,6 +190,13 @@ def run_info(model_path: Path, out: Console) -> None:
             f"{train_meta.get('data')} actors {','.join(train_meta.get('train_actors', []))} "
             f"(best epoch {train_meta.get('best_epoch')})",
         )
+    reference = meta.get(REFERENCE_KEY)
+    table.add_row(
+        "speaker adaptation",
+        f"ready: the training clips' mean audio embedding ({len(reference)} values) for --adapt"
+        if reference is not None
+        else "no training reference (trained before edgefusion 0.2); train again to use --adapt",
+    )
     out.print(table)
     io = Table(title="input contract", title_justify="left")
     for col in ("tensor", "dtype", "shape", "meaning"):
@@ -216,7 +223,10 @@ def _onnx_info(path: Path, out: Console) -> None:
     table.add_row("ops", ", ".join(f"{k} {v}" for k, v in sorted(op_counts(model).items())))
     table.add_row("classes", ", ".join(meta.classes))
     for key, value in sorted(meta.extra.items()):
-        table.add_row(key, json.dumps(value))
+        if key == REFERENCE_KEY:  # D floats: say what it is rather than print them
+            table.add_row(key, f"{len(value)} values: the training clips' mean audio embedding (for --adapt)")
+        else:
+            table.add_row(key, json.dumps(value))
     out.print(table)
     io = Table(title="input contract", title_justify="left")
     for col in ("tensor", "dtype", "shape", "meaning"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -74,6 +75,12 @@ def test_train_eval_info_on_the_synthetic_corpus(trained: Path, synthetic: Path,
     info = cli("info", trained).stdout
     for needle in ("parameters", "MACs audio path", "MACs video path", "present", "ANG, DIS, FEA, HAP, NEU, SAD"):
         assert needle in info
+    # train stored the reference speaker adaptation centres on
+    from edgefusion.model.checkpoint import load_checkpoint
+
+    reference = load_checkpoint(trained)[1]["audio_reference"]
+    assert len(reference) == 128 and all(map(math.isfinite, reference)) and any(reference)
+    assert "speaker adaptation" in info and "ready" in info
 
 
 def test_help_explains_every_verb() -> None:
