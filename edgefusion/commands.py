@@ -112,9 +112,9 @@ def run_eval(
                 adapted = predict_clips(
                     model, clips, store, hop, progress=lambda n: bar.advance(task, n), shifts=shifts
                 )
-    scores = preds.scores()
-    if adapted is not None:
-        scores |= {f"{k}, speaker-adapted": s for k, s in adapted.scores().items() if k != "video"}
+    plain = preds.scores()
+    adapted_scores = {k: s for k, s in adapted.scores().items() if k != "video"} if adapted is not None else {}
+    scores = plain | {f"{k}, speaker-adapted": s for k, s in adapted_scores.items()}
     for name, s in scores.items():
         print_scores(out, name, s)
     if adapted is not None:
@@ -130,12 +130,12 @@ def run_eval(
             "actors": sorted({c.actor for c in clips}),
             "hop_seconds": hop,
             "scoring": "window probabilities averaged over the clip",
-            **{k: s.to_dict() for k, s in preds.scores().items()},
+            **{k: s.to_dict() for k, s in plain.items()},
         }
         if adapted is not None:
             report["speaker_adapted"] = {
                 "enrolment": "each clip centred on the windows of its speaker's other clips (labels unused)",
-                **{k: s.to_dict() for k, s in adapted.scores().items() if k != "video"},
+                **{k: s.to_dict() for k, s in adapted_scores.items()},
             }
         json_path.write_text(json.dumps(report, indent=2))
         out.print(f"wrote {json_path}")

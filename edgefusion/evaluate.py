@@ -88,8 +88,10 @@ def _batch_fn(model: EmotionNet | Runner, cfg: ModelConfig) -> BatchFn:
 
         def run_module(windows: Sequence[Window], shift: np.ndarray | None) -> dict[str, np.ndarray]:
             batch = collate(windows, cfg)
-            zeros = torch.zeros(len(windows), cfg.embed_dim)
-            shift_t = zeros if shift is None else torch.from_numpy(shift.astype(np.float32))
+            if shift is None:
+                shift_t = torch.zeros(len(windows), cfg.embed_dim)
+            else:
+                shift_t = torch.from_numpy(shift.astype(np.float32))
             with torch.no_grad():
                 out = model.deploy(batch.audio, batch.video, batch.present, shift_t)
             return {k: t.numpy() for k, t in zip((*RUNNER_OUTPUTS, EMBEDDING_OUTPUT), out, strict=True)}
@@ -131,7 +133,7 @@ def predict_clips(
     counts = np.zeros(len(clips))
     gives_embedding = is_module or model.adaptable
     emb_sums = np.zeros((len(clips), cfg.embed_dim)) if gives_embedding else None
-    emb_counts = np.zeros(len(clips))
+    emb_counts = np.zeros(len(clips)) if gives_embedding else None
     pending: list[tuple[int, Window]] = []
 
     def flush() -> None:
@@ -140,7 +142,7 @@ def predict_clips(
         for name, key in zip(OUTPUTS, RUNNER_OUTPUTS, strict=True):
             np.add.at(sums[name], rows, _softmax(out[key].astype(np.float64)))
         np.add.at(counts, rows, 1)
-        if emb_sums is not None:
+        if emb_sums is not None and emb_counts is not None:
             heard = [j for j, (_, w) in enumerate(pending) if w.audio is not None]
             np.add.at(emb_sums, [rows[j] for j in heard], out[EMBEDDING_OUTPUT][heard].astype(np.float64))
             np.add.at(emb_counts, [rows[j] for j in heard], 1)
@@ -165,7 +167,7 @@ def predict_clips(
     probs = {k: v / np.maximum(counts, 1)[:, None] for k, v in sums.items()}
     labels = np.array([c.label for c in clips], dtype=np.int64)
     has = {"audio": has_audio, "video": has_video}
-    return ClipPredictions(labels, probs, has, emb_sums, emb_counts if emb_sums is not None else None)
+    return ClipPredictions(labels, probs, has, emb_sums, emb_counts)
 
 
 def plot_confusion(scores: dict[str, Scores], path: str | Path, title: str = "") -> Path:

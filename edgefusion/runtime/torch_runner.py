@@ -12,8 +12,8 @@ from edgefusion.errors import located
 from edgefusion.export.metadata import ArtifactMeta, new_meta
 from edgefusion.model.checkpoint import load_checkpoint
 from edgefusion.model.network import EmotionNet
-from edgefusion.model.summary import contract
-from edgefusion.runtime.runner import SHIFT_INPUT, Runner, RunnerError
+from edgefusion.model.summary import INPUTS, contract
+from edgefusion.runtime.runner import Runner, RunnerError
 
 
 class TorchRunner(Runner):
@@ -48,7 +48,6 @@ class TorchRunner(Runner):
     @torch.inference_mode()
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.model is not None
-        names = ("audio", "video", "present", SHIFT_INPUT)
-        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) for k in names]
+        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) for k in INPUTS]
         outputs = self.model.deploy(*args)
         return {k: v.float().cpu().numpy() for k, v in zip(self.outputs, outputs, strict=True)}
