@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from edgefusion import __version__
+from edgefusion.config import TrainConfig
 from edgefusion.errors import EdgefusionError
 
 app = typer.Typer(
@@ -42,7 +43,7 @@ ArtifactArg = Annotated[
     Path, typer.Argument(help="A checkpoint (.pt) or an exported artifact (.onnx, .engine), run by its backend.")
 ]
 CacheOpt = Annotated[
-    Path | None, typer.Option("--cache-dir", help="Where decoded clips are cached [default: ~/.cache/edgefusion].")
+    Path | None, typer.Option("--cache-dir", help="Where decoded clips are cached \\[default: ~/.cache/edgefusion].")
 ]
 CalmOpt = Annotated[
     bool, typer.Option("--calm-as-neutral", help="RAVDESS: count 'calm' as neutral instead of dropping it.")
@@ -70,7 +71,7 @@ def train(
     out_path: Annotated[
         Path, typer.Option("--out", "-o", help="Checkpoint to write (a .json training summary goes beside it).")
     ] = Path("model.pt"),
-    epochs: Annotated[int | None, typer.Option(help="Epochs [default: the recipe's].")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Epochs \\[default: {TrainConfig.epochs}, the recipe's].")] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same model.")] = 0,
     actors: Annotated[str | None, typer.Option(help="Use only these actors of DATA, e.g. '1-12'.")] = None,
     val_actors: Annotated[
@@ -80,11 +81,15 @@ def train(
         float | None,
         typer.Option(
             help="Without --val-actors: this fraction of the actors, drawn by --seed; "
-            "0 trains on all and keeps the last epoch."
+            f"0 trains on all and keeps the last epoch \\[default: {TrainConfig.val_fraction:g}]."
         ),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Clips per step [default: the recipe's].")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate [default: the recipe's].")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Clips per step \\[default: {TrainConfig.batch_size}, the recipe's].")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help=f"Peak learning rate \\[default: {TrainConfig.lr:g}, the recipe's].")
+    ] = None,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -172,7 +177,7 @@ def export(
     trt_version: Annotated[str, typer.Option(help="TensorRT version for --check-trt (JetPack 6 = 10.3).")] = "10.3",
     data: Annotated[
         Path | None,
-        typer.Option(help="Corpus whose clips feed the parity check [default: the checkpoint's training corpus]."),
+        typer.Option(help="Corpus whose clips feed the parity check \\[default: the checkpoint's training corpus]."),
     ] = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -213,13 +218,13 @@ def calibrate(
     ] = 1.0,
     actors: Annotated[str | None, typer.Option(help="Calibrate on these actors of DATA only, e.g. '1-12'.")] = None,
     eval_data: Annotated[
-        Path | None, typer.Option(help="Corpus for the accuracy gate [default: held-out actors of DATA].")
+        Path | None, typer.Option(help="Corpus for the accuracy gate \\[default: held-out actors of DATA].")
     ] = None,
     eval_actors: Annotated[
         str | None, typer.Option(help="Score the gate on these actors (of --eval-data, else of DATA).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for drawing clips and windows.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads for scoring [default: all].")] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads for scoring \\[default: all].")] = None,
     hop: Annotated[float, typer.Option(help="Seconds between scoring windows.")] = 0.5,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
@@ -299,7 +304,7 @@ def run(
         ),
     ] = "none",
     backend: Annotated[
-        str | None, typer.Option(help="torch, onnxruntime or tensorrt [default: from the artifact].")
+        str | None, typer.Option(help="torch, onnxruntime or tensorrt \\[default: from the artifact].")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for the runner.")] = None,
     hop: Annotated[float, typer.Option(help="Seconds between inferences.")] = 0.25,
@@ -347,7 +352,9 @@ def bench(
     warmup: Annotated[int, typer.Option(help="Untimed calls per artifact before timing.")] = 20,
     runs: Annotated[
         int | None,
-        typer.Option(help="Timed rounds, one call of each artifact per round [default: 200, or none with --seconds]."),
+        typer.Option(
+            help="Timed rounds, one call of each artifact per round \\[default: 200, or none with --seconds]."
+        ),
     ] = None,
     seconds: Annotated[
         float | None, typer.Option(help="Time for this many seconds instead (with --runs: whichever ends first).")
@@ -355,7 +362,7 @@ def bench(
     batch: Annotated[int, typer.Option(help="Windows per call.")] = 1,
     threads: Annotated[int | None, typer.Option(help="CPU threads for ONNX Runtime and PyTorch.")] = None,
     backend: Annotated[
-        str | None, typer.Option(help="torch, onnxruntime or tensorrt for every artifact [default: by suffix].")
+        str | None, typer.Option(help="torch, onnxruntime or tensorrt for every artifact \\[default: by suffix].")
     ] = None,
     cuda_graph: Annotated[
         bool, typer.Option("--cuda-graph", help="Engines: also time each with its inference in a CUDA graph.")
@@ -386,7 +393,7 @@ def bench(
     ] = None,
     video: Annotated[str | None, typer.Option(help="file://clip.mp4: a video --stream replays with the audio.")] = None,
     stream_seconds: Annotated[
-        float | None, typer.Option(help="--stream: stop after this many seconds [default: the clip's length].")
+        float | None, typer.Option(help="--stream: stop after this many seconds \\[default: the clip's length].")
     ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write every figure, the machine and the settings.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,26 @@ def test_help_explains_every_verb() -> None:
     for verb in ("train", "eval", "info", "make-corpus"):
         assert verb in top
         assert "Usage" in cli(verb, "--help").stdout
+
+
+def test_help_shows_every_bracketed_default() -> None:
+    """Rich reads ``[default: ...]`` in a help text as a markup tag and drops it unless escaped."""
+    import typer.main
+
+    from edgefusion.cli import app
+
+    group = typer.main.get_command(app)
+    checked = 0
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        texts = [p.help for p in command.params if getattr(p, "help", None) and "[" in p.help]
+        if not texts:
+            continue
+        shown = " ".join(cli(name, "--help").stdout.replace("│", " ").split())
+        for text in texts:
+            for part in re.findall(r"\[[^\]]*\]", text.replace("\\[", "[")):
+                assert " ".join(part.split()) in shown, f"{name} --help lost {part!r}"
+                checked += 1
+    assert checked >= 10  # the train, export, calibrate, run and bench defaults at least
 
 
 def test_bad_folders(tmp_path: Path) -> None:
