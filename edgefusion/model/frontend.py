@@ -15,9 +15,13 @@ and bin ``k = k1 + P*k2`` (``n1, k1 < P``; ``n2, k2 < Q``) give
     Z[k1, n2]    = sum_n1 w[Q*n1 + n2] x[Q*n1 + n2] e^(-2 pi i n1 k1/P)
 
 Laid out as rows of ``Q`` samples, frame ``f``'s sample ``(n1, n2)`` is row ``hop/Q * f + n1``,
-column ``n2``, so the inner sum ``Z`` for every frame is one grouped Conv1d over the rows (a
-group per column ``n2``, kernel ``P``, stride ``hop/Q``: framing, window and a ``P``-point DFT
-in one op) and the outer sum, twiddles folded in, a batched MatMul. The input is real, so
+column ``n2``, so the inner sum ``Z`` for every frame is a grouped convolution over the rows (a
+group per column ``n2``, ``P`` taps, ``hop/Q`` rows per frame: framing, window and a ``P``-point
+DFT in one op) and the outer sum, twiddles folded in, a batched MatMul. The rows are grouped
+a hop at a time, ``[hops, hop/Q, Q]``, and the convolution is a Conv2d over that grid (stride
+1, kernel ``ceil(P / (hop/Q))`` hops by ``hop/Q`` rows; taps past ``P`` are zero): ONNX
+Runtime runs it about a third faster than the equal Conv1d of stride ``hop/Q``, a tenth of the
+whole front end at batch 1. The input is real, so
 ``Z[P - k1] = conj(Z[k1])``: the Conv computes ``k1 < P/2`` only, ``P`` real outputs per column
 (``Z[0]`` and ``Z[P/2]`` are real and share one complex slot), and each batch of the outer
 MatMul yields the bins of ``k1`` and of its mirror ``P - k1``. Bins the mel filters give no
@@ -52,11 +56,13 @@ def factor(n_fft: int, hop_length: int) -> tuple[int, int]:
     return n_fft // q, q
 
 
-def inner_dft(n_fft: int, p: int, q: int) -> np.ndarray:
-    """Grouped-Conv1d weights ``[q * h * 2, 1, p]``, ``h = (p + 1) // 2``: column ``n2``, output ``(j, re|im)``, tap n1.
+def inner_dft(n_fft: int, p: int, q: int, rows_per_hop: int) -> np.ndarray:
+    """Grouped-Conv2d weights ``[q * h * 2, 1, hops, rows_per_hop]``, ``h = (p + 1) // 2``.
 
-    The windowed ``p``-point DFT of the samples ``Q*n1 + n2`` at ``k1 = j < p/2``, real then
-    imaginary part; the other bins are conjugates of these. ``Z[0]`` is real, so its imaginary
+    Output ``(n2, j, re|im)``: the windowed ``p``-point DFT of column ``n2``'s samples
+    ``Q*n1 + n2`` at ``k1 = j < p/2``, real then imaginary part; the other bins are conjugates of
+    these. Tap ``(a, c)`` is the frame's row ``n1 = rows_per_hop * a + c``; ``hops = ceil(p /
+    rows_per_hop)`` and the taps with ``n1 >= p`` are zero. ``Z[0]`` is real, so its imaginary
     output carries the real bin ``Z[p/2]`` instead (zero when ``p`` is odd).
     """
     h = (p + 1) // 2
@@ -65,7 +71,10 @@ def inner_dft(n_fft: int, p: int, q: int) -> np.ndarray:
     basis[0, 1] = np.cos(np.pi * np.arange(p)) if p % 2 == 0 else 0.0  # Z[p/2] = sum (-1)^n1 ...
     window = hann_window(n_fft).reshape(p, q)  # [n1, n2]
     w = basis[None] * window.T[:, None, None, :]  # [n2, j, re|im, n1]
-    return w.reshape(q * h * 2, 1, p)
+    hops = -(-p // rows_per_hop)
+    taps = np.zeros((*w.shape[:3], hops * rows_per_hop))
+    taps[..., :p] = w
+    return taps.reshape(q * h * 2, 1, hops, rows_per_hop)
 
 
 def outer_slots(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,14 +165,16 @@ class LogMel(nn.Module):
         top_db: float,
     ) -> None:
         super().__init__()
+        self.n_fft = n_fft
         self.p, self.q = factor(n_fft, hop_length)
-        self.stride = hop_length // self.q
+        self.hop = hop_length
+        self.rows_per_hop = hop_length // self.q
         self.h = (self.p + 1) // 2  # inner bins computed; the others are their conjugates
         fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)  # [n_mels, bins]
         used = int(np.flatnonzero(fb.any(axis=0))[-1]) + 1  # bins past the last filter are not computed
         k2_count = -(-used // self.p)
         # constants of the config, rebuilt with the module: not part of a checkpoint's weights
-        self.register_buffer("inner", _f32(inner_dft(n_fft, self.p, self.q)), persistent=False)
+        self.register_buffer("inner", _f32(inner_dft(n_fft, self.p, self.q, self.rows_per_hop)), persistent=False)
         self.register_buffer("outer", _f32(outer_dft(n_fft, self.p, self.q, k2_count)), persistent=False)
         k1, _ = outer_slots(self.p)
         k = k1[:, :, None] + self.p * np.arange(k2_count)  # [j, slot, k2] -> bin
@@ -179,12 +190,15 @@ class LogMel(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         b, s = audio.shape
-        q, h = self.q, self.h
-        if s % q:
-            audio = audio[:, : s - s % q]  # a frame never reaches the last s % q samples
-        rows = audio.reshape(b, -1, q).transpose(1, 2)  # [B, Q, S/Q]: column n2 of each row
-        inner = nn.functional.conv1d(rows, self.inner, stride=self.stride, groups=q)  # [B, Q*H*2, F]
-        frames = inner.shape[-1]
+        q, h, hop = self.q, self.h, self.hop
+        frames = 1 + (s - self.n_fft) // hop
+        need = (frames + self.inner.shape[2] - 1) * hop  # whole hops the frames' taps cover
+        if need > s:  # the last frame ends inside a hop: samples past the audio meet only zero taps
+            audio = nn.functional.pad(audio, (0, need - s))
+        elif need < s:  # no frame reaches the tail
+            audio = audio[:, :need]
+        grid = audio.reshape(b, -1, self.rows_per_hop, q).permute(0, 3, 1, 2)  # [B, Q, hops, rows]: column n2
+        inner = nn.functional.conv2d(grid, self.inner, groups=q)  # [B, Q*H*2, F, 1]
         inner = inner.reshape(b, q, h, 2, frames).transpose(1, 2).reshape(b, h, 2 * q, frames)  # [B, j, (n2, re|im), F]
         parts = torch.matmul(self.outer, inner)  # [B, j, (re|im, slot, k2), F]
         power = (parts * parts).reshape(b, h, 2, -1, frames).sum(dim=2).reshape(b, -1, frames)  # [B, bins, F]
