@@ -15,7 +15,7 @@ from edgefusion.commands import load_clips
 from edgefusion.data.corpus import Clip
 from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.errors import EdgefusionError, located
+from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.runtime.runner import SHIFT_INPUT
 
 
@@ -65,8 +65,7 @@ def run_export(
         from edgefusion.export.trt_support import normalize_version
 
         normalize_version(trt_version)
-    if not out_path.parent.is_dir():
-        raise EdgefusionError(f"{out_path}: folder {out_path.parent} does not exist")
+    require_writable(out_path)
     pending = _pending(out_path)
     try:
         result = export_checkpoint(checkpoint, pending, dynamic_batch, precision, opset, err)
@@ -192,13 +191,21 @@ def run_calibrate(
     check_choice(target, TARGETS, "--target")
     if max_drop < 0:
         raise EdgefusionError(f"--max-drop must be >= 0 points, got {max_drop}")
-    if not out_path.parent.is_dir():
-        raise EdgefusionError(f"{out_path}: folder {out_path.parent} does not exist")
+    if hop <= 0:
+        raise EdgefusionError(f"--hop must be positive, got {hop}")
+    if threads is not None and threads < 1:
+        raise EdgefusionError(f"--threads must be at least 1, got {threads}")
+    require_writable(out_path)
+    if calib_cache is not None:  # its folder and its TensorRT version, before the work
+        from edgefusion.calibration.trt_cache import cache_header
+
+        require_writable(calib_cache)
+        cache_header(trt_version)
     model = load_onnx(onnx_path)
     meta = metadata_of(model, onnx_path)
     if is_quantized(model) or meta.precision != "fp32":
         raise EdgefusionError(
-            located(onnx_path, f"is already a {meta.precision} artifact; calibrate its float32 parent instead")
+            located(onnx_path, f"is already an {meta.precision} artifact; calibrate its float32 parent instead")
         )
     cfg = meta.config
     clips = load_clips(data, actors, calm_as_neutral)
@@ -213,7 +220,8 @@ def run_calibrate(
     if not feeds.has_video:
         err.print(
             "[yellow]warning:[/] the calibration clips have no video: the video path is calibrated on blank "
-            "frames; calibrate on a corpus with faces before deploying with a camera"
+            "frames; calibrate on a corpus with faces before deploying with a camera",
+            markup=True,
         )
     cal_actors = sorted({c.actor for c in chosen}, key=lambda a: (len(a), a))
     err.print(f"calibrating ({method}, {target}) on {len(chosen)} clips of actors {','.join(cal_actors)}")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgefusion import __version__
 from edgefusion.config import TrainConfig
@@ -29,18 +30,26 @@ PIPE_WIDTH = 200
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     wide = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, soft_wrap=True, width=PIPE_WIDTH if wide else None)
+    # markup off: paths and messages print as they are (rich would read 'model[old].pt' as a tag);
+    # the few styled lines ask for markup and escape what they interpolate
+    return Console(stderr=stderr, soft_wrap=True, width=PIPE_WIDTH if wide else None, markup=False)
 
 
 out = _console(stderr=False)
 err = _console(stderr=True)
 
 DataArg = Annotated[
-    Path, typer.Argument(help="Corpus folder in CREMA-D (AudioWAV/, VideoFlash/) or RAVDESS (Actor_NN/) layout.")
+    Path,
+    typer.Argument(
+        metavar="DATA", help="Corpus folder in CREMA-D (AudioWAV/, VideoFlash/) or RAVDESS (Actor_NN/) layout."
+    ),
 ]
-ModelArg = Annotated[Path, typer.Argument(help="A checkpoint written by `edgefusion train`.")]
+ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="A checkpoint written by `edgefusion train`.")]
 ArtifactArg = Annotated[
-    Path, typer.Argument(help="A checkpoint (.pt) or an exported artifact (.onnx, .engine), run by its backend.")
+    Path,
+    typer.Argument(
+        metavar="ARTIFACT", help="A checkpoint (.pt) or an exported artifact (.onnx, .engine), run by its backend."
+    ),
 ]
 CacheOpt = Annotated[
     Path | None, typer.Option("--cache-dir", help="Where decoded clips are cached \\[default: ~/.cache/edgefusion].")
@@ -142,15 +151,17 @@ def eval_(
 
 @app.command()
 def info(
-    model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an ONNX written by export or calibrate.")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A checkpoint (.pt) or an ONNX written by export or calibrate.")
+    ],
 ) -> None:
-    """Describe a checkpoint or ONNX artifact: size, parameters or ops, MACs, metadata, the input contract."""
+    """Describe a checkpoint (parameters, size, MACs, config) or an ONNX (ops, metadata), and the input contract."""
     from edgefusion.commands import run_info
 
     run_info(model, out)
 
 
-OnnxArg = Annotated[Path, typer.Argument(help="An ONNX file written by `edgefusion export`.")]
+OnnxArg = Annotated[Path, typer.Argument(metavar="ONNX", help="An ONNX file written by `edgefusion export`.")]
 
 
 @app.command()
@@ -163,8 +174,8 @@ def export(
     precision: Annotated[
         str,
         typer.Option(
-            help="fp32, or fp16 (front end and fusion softmax kept in float32; for GPUs: ONNX Runtime's CPU "
-            "kernels run it slower than fp32)."
+            help="fp32, or fp16 (the front end and everything after the trunk's pooling kept in float32; "
+            "for GPUs: ONNX Runtime's CPU kernels run it slower than fp32)."
         ),
     ] = "fp32",
     opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).", min=17)] = 17,
@@ -313,7 +324,10 @@ def run(
     ] = 0.5,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds of stream.")] = None,
     fast: Annotated[
-        bool, typer.Option("--fast", help="file:// sources only: replay as fast as possible, same events.")
+        bool,
+        typer.Option(
+            "--fast", help="file:// sources only: replay as fast as possible on a manual clock (repeatable events)."
+        ),
     ] = False,
     jsonl: Annotated[Path | None, typer.Option(help="Write every event to this file, one JSON a line.")] = None,
     save_video: Annotated[
@@ -347,7 +361,10 @@ def run(
 @app.command()
 def bench(
     artifacts: Annotated[
-        list[Path], typer.Argument(help="Artifacts to compare: checkpoints (.pt), ONNX (fp32, fp16, int8), engines.")
+        list[Path],
+        typer.Argument(
+            metavar="ARTIFACT", help="Artifacts to compare: checkpoints (.pt), ONNX (fp32, fp16, int8), engines."
+        ),
     ],
     warmup: Annotated[int, typer.Option(help="Untimed calls per artifact before timing.")] = 20,
     runs: Annotated[
@@ -437,7 +454,13 @@ def doctor(
 
 @app.command("make-corpus")
 def make_corpus(
-    folder: Annotated[Path, typer.Argument(help="Folder to write the corpus into (created).")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="Folder to write the corpus into: new, empty, or a corpus make-corpus wrote (rewritten).",
+        ),
+    ],
     actors: Annotated[int, typer.Option(help="Number of synthetic actors.")] = 6,
     sentences: Annotated[int, typer.Option(help="Sentences per actor and emotion (up to 12).")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -446,7 +469,8 @@ def make_corpus(
     """Write a small SYNTHETIC corpus in the CREMA-D layout (espeak-ng robot speech, drawn faces).
 
     For tests and the demo: it exercises every stage of the pipeline; it is not emotional
-    speech and says nothing about accuracy on real people.
+    speech and says nothing about accuracy on real people. Run again into the same folder, it
+    deletes the earlier corpus's clips first (a SYNTHETIC.txt marks the folder as its own).
     """
     from edgefusion.commands import run_make_corpus
 
@@ -457,7 +481,7 @@ def main() -> None:
     try:
         app()
     except EdgefusionError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -14,7 +14,7 @@ from edgefusion.config import REFERENCE_KEY, ModelConfig, TrainConfig
 from edgefusion.data.corpus import Clip, corpus_summary, scan_corpus
 from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.errors import EdgefusionError
+from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.labels import CLASSES
 from edgefusion.metrics import Scores
 
@@ -87,9 +87,12 @@ def run_eval(
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
-    for target in (json_path, plot):
-        if target is not None and not target.parent.is_dir():
-            raise EdgefusionError(f"{target}: folder {target.parent} does not exist")
+    if not model_path.exists():  # before the corpus is scanned and summarised
+        raise EdgefusionError(located(model_path, "no such file"))
+    if json_path is not None:
+        require_writable(json_path)
+    if plot is not None:
+        require_writable(plot, plot=True)
     clips = load_clips(data, actors, calm_as_neutral)
     err.print(corpus_summary(clips))
     with ExitStack() as stack:
@@ -106,9 +109,12 @@ def run_eval(
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("scoring clips", total=len(clips) * (2 if adapt else 1))
             preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
-            adapted = None
+            adapted, lone = None, 0
             if reference is not None:  # again, each clip centred on its speaker's other clips
                 shifts = leave_one_out_shifts(preds, [c.actor for c in clips], reference)
+                # clips with audio whose speaker has no other such clip: nothing to centre on
+                assert preds.embedding_counts is not None  # leave_one_out_shifts raised otherwise
+                lone = int(((preds.embedding_counts > 0) & ~shifts.any(axis=1)).sum())
                 adapted = predict_clips(
                     model, clips, store, hop, progress=lambda n: bar.advance(task, n), shifts=shifts
                 )
@@ -123,6 +129,11 @@ def run_eval(
             f"speaker-adapted: each clip's audio embedding centred on its speaker's other clips ({speakers} "
             "speakers; the mean of their windows, labels unused), against the training clips' mean"
         )
+        if lone:
+            out.print(
+                f"{lone} of {len(clips)} clips are scored unadapted in those figures: their speaker has no "
+                "other clip with audio to centre them on"
+            )
     if json_path is not None:
         report = {
             "model": str(model_path),
@@ -135,6 +146,7 @@ def run_eval(
         if adapted is not None:
             report["speaker_adapted"] = {
                 "enrolment": "each clip centred on the windows of its speaker's other clips (labels unused)",
+                "unadapted_clips": lone,
                 **{k: s.to_dict() for k, s in adapted_scores.items()},
             }
         json_path.write_text(json.dumps(report, indent=2))
@@ -210,6 +222,7 @@ def run_info(model_path: Path, out: Console) -> None:
 def _onnx_info(path: Path, out: Console) -> None:
     from edgefusion.export.graph import op_counts
     from edgefusion.export.metadata import load_onnx, metadata_of
+    from edgefusion.runtime.runner import SHIFT_INPUT
 
     model = load_onnx(path)
     meta = metadata_of(model, path)
@@ -223,10 +236,16 @@ def _onnx_info(path: Path, out: Console) -> None:
     table.add_row("ops", ", ".join(f"{k} {v}" for k, v in sorted(op_counts(model).items())))
     table.add_row("classes", ", ".join(meta.classes))
     for key, value in sorted(meta.extra.items()):
-        if key == REFERENCE_KEY:  # D floats: say what it is rather than print them
-            table.add_row(key, f"{len(value)} values: the training clips' mean audio embedding (for --adapt)")
-        else:
+        if key != REFERENCE_KEY:  # D floats: the adaptation row says what they are
             table.add_row(key, json.dumps(value))
+    reference = meta.extra.get(REFERENCE_KEY)
+    if not any(t["name"] == SHIFT_INPUT for t in meta.contract):
+        adaptation = "no: exported before speaker adaptation (edgefusion 0.1); export it again to use --adapt"
+    elif reference is None:
+        adaptation = "no training reference (its checkpoint predates edgefusion 0.2); train again to use --adapt"
+    else:
+        adaptation = f"ready: the training clips' mean audio embedding ({len(reference)} values) for --adapt"
+    table.add_row("speaker adaptation", adaptation)
     out.print(table)
     io = Table(title="input contract", title_justify="left")
     for col in ("tensor", "dtype", "shape", "meaning"):
@@ -239,8 +258,9 @@ def _onnx_info(path: Path, out: Console) -> None:
 def run_make_corpus(folder: Path, actors: int, sentences: int, seed: int, video: bool, err: Console) -> None:
     from rich.progress import Progress
 
-    from edgefusion.data.synthetic import make_corpus
+    from edgefusion.data.synthetic import check_counts, make_corpus
 
+    check_counts(actors, sentences, seed)  # before the progress bar appears
     with Progress(console=err) as bar:
         task = bar.add_task("writing synthetic clips", total=None)
         summary = make_corpus(

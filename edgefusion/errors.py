@@ -38,3 +38,20 @@ def require_file(path: Path, kind: str) -> None:
         raise DataError(located(path, f"is a directory, not {'an' if kind[0] in 'aeiou' else 'a'} {kind}"))
     if path.stat().st_size == 0:
         raise DataError(located(path, "empty file"))
+
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def require_writable(path: Path, plot: bool = False) -> None:
+    """Raise ``EdgefusionError`` unless ``path`` can be written as a file: checked before the work.
+
+    A folder (or a name whose folder is missing) fails here rather than after minutes of work.
+    ``plot``: the name must also end in a format the plot writer takes (``PLOT_SUFFIXES``).
+    """
+    if path.is_dir():
+        raise EdgefusionError(located(path, "is a folder: give a file name to write"))
+    if not path.parent.is_dir():
+        raise EdgefusionError(located(path, f"folder {path.parent} does not exist"))
+    if plot and path.suffix.lower() not in PLOT_SUFFIXES:
+        raise EdgefusionError(located(path, f"a plot is written as {', '.join(PLOT_SUFFIXES)}: end the name in one"))

@@ -126,6 +126,10 @@ def run_stream(
         raise EdgefusionError("--audio and --video are both none: give at least one source")
     if fast and any("://" in u and not u.startswith("file://") for u in (audio_uri, video_uri)):
         raise EdgefusionError("--fast replays files only; live sources run in real time")
+    if threads is not None and threads < 1:
+        raise EdgefusionError(f"--threads must be at least 1, got {threads}")
+    if save_video is not None and video_uri == "none":
+        raise EdgefusionError(f"--save-video {save_video}: there is no video to save; give a --video source")
     options: dict[str, Any] = {"threads": threads} if threads else {}
     if cuda_graph:
         options["cuda_graph"] = True

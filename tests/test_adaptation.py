@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -217,6 +218,7 @@ def test_an_artifact_from_before_adaptation_still_runs_unadapted(old_artifact: P
         with pytest.raises(RunnerError, match="takes no audio_shift"):
             runner.infer({**feed, SHIFT_INPUT: shift})
     one_line_error(cli("eval", old_artifact, corpus, "--adapt", check=False), "old.onnx", "export it again")
+    assert "no: exported before speaker adaptation" in " ".join(cli("info", old_artifact).stdout.split())
 
 
 # -- the verbs ---------------------------------------------------------------------------------
@@ -255,6 +257,21 @@ def test_eval_adapt_centres_each_clip_on_its_speakers_other_clips(
     assert adapted["fused"]["accuracy"] == pytest.approx(right["fused"] / len(clips))
     assert adapted["audio"]["accuracy"] == pytest.approx(right["audio"] / len(clips))
     assert doc["fused"]["n"] == adapted["fused"]["n"] == len(clips)
+    assert adapted["unadapted_clips"] == 0 and "scored unadapted" not in proc.stdout
+
+
+def test_eval_adapt_says_which_clips_had_no_one_to_centre_on(adapted_model: Path, corpus: Path, tmp_path: Path) -> None:
+    """A speaker with a single clip keeps it unshifted; the figures must say so, not call it adapted."""
+    mixed = tmp_path / "mixed"
+    (mixed / "AudioWAV").mkdir(parents=True)
+    wavs = sorted((corpus / "AudioWAV").glob("*.wav"))
+    chosen = [p for p in wavs if p.name.startswith("1003_")] + [next(p for p in wavs if p.name.startswith("1002_"))]
+    for p in chosen:
+        shutil.copy(p, mixed / "AudioWAV" / p.name)
+    report = tmp_path / "eval.json"
+    proc = cli("eval", adapted_model, mixed, "--adapt", "--json", report)
+    assert json.loads(report.read_text())["speaker_adapted"]["unadapted_clips"] == 1
+    assert f"1 of {len(chosen)} clips are scored unadapted" in proc.stdout
 
 
 def test_adapt_needs_a_reference(untrained_checkpoint: Path, corpus: Path) -> None:

@@ -261,6 +261,10 @@ def test_bench_bad_input_is_one_line(artifacts: dict, av_corpus: Path, tmp_path:
     one_line_error(cli("bench", onnx, "--plot", tmp_path / "no/dir/p.png", check=False), "does not exist")
     one_line_error(cli("bench", onnx, "--stream", check=False), "--stream needs an audio source")
     one_line_error(cli("bench", onnx, "--recommend", check=False), "--recommend needs --data")
+    one_line_error(cli("bench", onnx, "--threads", "0", check=False), "--threads must be at least 1")
+    one_line_error(cli("bench", onnx, "--actors", "13", check=False), "--actors picks clips of --data")
+    one_line_error(cli("bench", onnx, "--budget-ms", "10", check=False), "add --recommend")
+    one_line_error(cli("bench", onnx, "--plot", tmp_path / "p.txt", check=False), "a plot is written as")
     one_line_error(cli("bench", onnx, "--compare", tmp_path / "old.json", check=False), "old.json", "no such report")
     # a model with another input contract cannot be scored on the same clips
     import torch

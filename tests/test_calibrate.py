@@ -167,7 +167,15 @@ def test_calibrate_bad_inputs(parent: Path, av_corpus: Path, calibrated: dict, t
     one_line_error(cli("calibrate", parent, av_corpus, "--samples", "500", check=False), "fewer than the 500")
     one_line_error(cli("calibrate", parent, av_corpus, "--method", "kl", check=False), "--method", "entropy")
     int8 = calibrated["tensorrt"][0]
-    one_line_error(cli("calibrate", int8, av_corpus, check=False), "already a int8 artifact")
+    one_line_error(cli("calibrate", int8, av_corpus, check=False), "already an int8 artifact")
+    # seen before any calibrating, not after it
+    for args, fragment in (
+        (("--hop", "0"), "--hop must be positive"),
+        (("--threads", "0"), "--threads must be at least 1"),
+        (("-o", tmp_path), "is a folder: give a file name"),
+        (("--calib-cache", tmp_path / "m.calib", "--trt-version", "nine"), "not a TensorRT version"),
+    ):
+        one_line_error(cli("calibrate", parent, av_corpus, *args, check=False), fragment)
     one_line_error(
         cli("calibrate", parent, av_corpus, "--actors", "1001,1002", "--eval-actors", "1002", check=False), "share 1002"
     )

@@ -158,6 +158,18 @@ def test_bad_options(tmp_path: Path, trained: Path, synthetic: Path) -> None:
     one_line_error(
         cli("eval", trained, synthetic, "--json", tmp_path / "nope" / "x.json", check=False), "does not exist"
     )
+    # checked before the scoring, not after it: a folder, a plot format matplotlib would refuse
+    one_line_error(cli("eval", trained, synthetic, "--json", tmp_path, check=False), "is a folder: give a file name")
+    for plot in ("conf.txt", "confusion"):  # no suffix: matplotlib would write confusion.png instead
+        proc = cli("eval", trained, synthetic, "--plot", tmp_path / plot, check=False)
+        one_line_error(proc, plot, "a plot is written as .png, .pdf, .svg")
+    one_line_error(cli("eval", trained, synthetic, "--actors", "", check=False), "names no actor")
+    one_line_error(cli("export", trained, "-o", tmp_path, check=False), "is a folder: give a file name")
+
+
+def test_paths_with_brackets_print_as_they_are(tmp_path: Path) -> None:
+    """Rich markup would read '[old]' as a tag and name another file."""
+    one_line_error(cli("info", tmp_path / "model[old].pt", check=False), "model[old].pt: no such file")
 
 
 def test_low_rate_stereo_and_short_clips_are_not_errors(tmp_path: Path, trained: Path) -> None:

@@ -96,10 +96,12 @@ def test_real_time_run_keeps_up_and_saves_a_video(model: Path, tmp_path: Path) -
 def test_duration_stops_the_run(model: Path, tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "voice.wav", tone(4.0, 200))
     out = tmp_path / "events.jsonl"
-    cli("run", model, "--audio", f"file://{wav}", "--video", "none", "--fast", "--duration", "1", "--print",
-        "--jsonl", out)  # fmt: skip
+    proc = cli("run", model, "--audio", f"file://{wav}", "--video", "none", "--fast", "--duration", "1",
+               "--jsonl", out)  # fmt: skip
     ev = events(out)
     assert len(ev) == 4 and not any(e["present"]["video"] for e in ev)
+    # the live view (no --print), piped: its last frame ends its line before the summary table
+    assert "latency per stage (ms)" in proc.stdout.splitlines()
 
 
 def test_bad_sources_fail_before_the_run(model: Path, tmp_path: Path) -> None:
@@ -111,6 +113,10 @@ def test_bad_sources_fail_before_the_run(model: Path, tmp_path: Path) -> None:
         (("--audio", "none", "--video", "none"), "both none"),
         (("--audio", "mic://default", "--fast"), "--fast"),
         (("--audio", f"file://{wav}", "--hop", "0"), "--hop"),
+        (("--audio", f"file://{wav}", "--threads", "0"), "--threads must be at least 1"),
+        (("--audio", f"file://{wav}", "--save-video", tmp_path / "v.mp4"), "no video to save"),
+        (("--audio", f"file://{wav}", "--jsonl", tmp_path), "is a folder: give a file name"),
+        (("--audio", f"file://{wav}", "--backend", "tensorrt"), "backend tensorrt runs .engine"),
     ]
     for args, fragment in cases:
         one_line_error(cli("run", model, *args, "--print", check=False), fragment)

@@ -23,7 +23,10 @@ def test_backend_from_the_artifact() -> None:
     assert backend_for("m.pt") == "torch"
     assert backend_for("m.int8.onnx") == "onnxruntime"
     assert backend_for("m.engine") == "tensorrt"
-    assert backend_for("m.pt", "onnxruntime") == "onnxruntime"
+    assert backend_for("m.pt", "torch") == "torch"
+    assert backend_for("exported.model", "onnxruntime") == "onnxruntime"  # an unusual suffix, named backend
+    with pytest.raises(RunnerError, match=r"m.int8.onnx: is an artifact for onnxruntime; backend tensorrt runs"):
+        backend_for("m.int8.onnx", "tensorrt")  # and says `edgefusion build`, not "rebuild" over the ONNX
     with pytest.raises(RunnerError, match="unknown artifact type"):
         backend_for("m.tflite")
     with pytest.raises(RunnerError, match="unknown backend"):

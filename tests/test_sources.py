@@ -237,11 +237,12 @@ def test_microphone_refuses_a_manual_clock() -> None:
 
 
 @pytest.mark.skipif(Path("/dev/video42").exists(), reason="this machine has a /dev/video42")
-def test_absent_camera() -> None:
+def test_absent_camera(capfd: pytest.CaptureFixture[str]) -> None:
     source = open_video("camera://42", Clock())
     with pytest.raises(SourceError) as err:
         source.start()
     _assert_one_line(err, "camera://42", "cannot open camera")
+    assert "ERROR" not in capfd.readouterr().err  # OpenCV's own log lines stay quiet: ours is the one
     source.stop()  # harmless after a failed start
     with pytest.raises(SourceError) as err:
         open_video("v4l2:///dev/video42", Clock())

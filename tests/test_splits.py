@@ -62,6 +62,10 @@ def test_unknown_actor_and_everything_held_out_are_errors() -> None:
         split_by_actor(clips, ["1", "2", "3", "4"])
     with pytest.raises(EdgefusionError, match="runs backwards"):
         parse_actors("5-2")
+    for empty in ("", " ", ","):  # given but naming no one: not "every actor"
+        with pytest.raises(EdgefusionError, match="names no actor"):
+            parse_actors(empty)
+    assert parse_actors(None) is None
 
 
 def test_select_actors() -> None:

@@ -172,6 +172,24 @@ def test_same_seed_same_audio_different_seed_different(corpus: CorpusSummary, tm
         assert p.read_bytes() != (corpus.path / "AudioWAV" / p.name).read_bytes(), p.name
 
 
+@needs_espeak
+def test_rewriting_a_corpus_leaves_no_stale_clip(tmp_path: Path) -> None:
+    """A second make-corpus into the same folder replaces the clips; a foreign folder is refused."""
+    folder = tmp_path / "c"
+    make_corpus(folder, actors=2, sentences=1, video=False)
+    assert len(wavs(folder)) == 12
+    make_corpus(folder, actors=1, sentences=1, video=False)
+    assert sorted(p.name[:4] for p in wavs(folder)) == ["1001"] * 6  # actor 1002's clips are gone
+    assert "actors=1 sentences=1" in (folder / "SYNTHETIC.txt").read_text()
+
+    foreign = tmp_path / "mine"
+    (foreign / "AudioWAV").mkdir(parents=True)
+    (foreign / "AudioWAV" / "1001_DFA_ANG_XX.wav").write_bytes(b"not ours")
+    with pytest.raises(EdgefusionError, match=r"mine: is not empty and holds no corpus written by make-corpus"):
+        make_corpus(foreign, actors=1, sentences=1, video=False)
+    assert (foreign / "AudioWAV" / "1001_DFA_ANG_XX.wav").read_bytes() == b"not ours"
+
+
 def test_missing_espeak_is_a_one_line_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no espeak-ng on it
     with pytest.raises(EdgefusionError, match=r"apt-get install espeak-ng") as err:

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgefusion.errors import EdgefusionError, located
+from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
 DEFAULT_RUNS = 200
@@ -65,7 +66,9 @@ class Entry:
 # -- checks before any work -------------------------------------------------------------------
 
 
-def check_settings(artifacts: Sequence[Path], s: BenchSettings, outputs: Sequence[Path | None]) -> None:
+def check_settings(
+    artifacts: Sequence[Path], s: BenchSettings, outputs: Sequence[Path | None], plot: Path | None = None
+) -> None:
     """One-line errors for every mistake that can be seen before measuring."""
     if not artifacts:
         raise EdgefusionError("give at least one artifact (.pt, .onnx or .engine)")
@@ -83,6 +86,12 @@ def check_settings(artifacts: Sequence[Path], s: BenchSettings, outputs: Sequenc
         raise EdgefusionError(f"--warmup cannot be negative, got {s.warmup}")
     if s.batch < 1:
         raise EdgefusionError(f"--batch must be at least 1, got {s.batch}")
+    if s.threads is not None and s.threads < 1:
+        raise EdgefusionError(f"--threads must be at least 1, got {s.threads}")
+    if s.actors and s.data is None:
+        raise EdgefusionError("--actors picks clips of --data: give --data DIR too")
+    if s.budget_ms is not None and not s.recommend:
+        raise EdgefusionError("--budget-ms is a limit for --recommend: add --recommend")
     if s.recommend and s.data is None:
         raise EdgefusionError("--recommend needs --data: the choice weighs accuracy, scored on those clips")
     if s.budget_ms is not None and s.budget_ms <= 0:
@@ -94,8 +103,10 @@ def check_settings(artifacts: Sequence[Path], s: BenchSettings, outputs: Sequenc
     if s.data is not None and not s.data.is_dir():
         raise EdgefusionError(located(s.data, "no such corpus folder"))
     for out in outputs:
-        if out is not None and not out.parent.is_dir():
-            raise EdgefusionError(located(out, f"folder {out.parent} does not exist"))
+        if out is not None:
+            require_writable(out)
+    if plot is not None:
+        require_writable(plot, plot=True)
 
 
 def _inputs(runner: Runner) -> list[tuple[str, str, list[Any]]]:
@@ -257,7 +268,7 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
     if load > OVERLOADED:
         warnings.append(
             f"the machine was busy before the run (load {machine['load_average'][0]:.2f} on "
-            f"{machine['usable_cores']} cores): the latencies below include other programs' work"
+            f"{machine['usable_cores']} cores): these latencies include other programs' work"
         )
     entries: list[Entry] = []
     for path in artifacts:
@@ -354,7 +365,7 @@ def run_bench(
 ) -> dict[str, Any]:
     from edgefusion.bench import report as reports
 
-    check_settings(artifacts, s, [json_path, markdown_path, plot_path])
+    check_settings(artifacts, s, [json_path, markdown_path], plot_path)
     old = reports.load_report(compare_path) if compare_path is not None else None
     report = build_report(artifacts, s, err)
     if old is not None:
@@ -363,7 +374,7 @@ def run_bench(
     for line in reports.summary_lines(report):
         out.print(line, highlight=False)
     for warning in report["warnings"]:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=1) + "\n")
         err.print(f"wrote {json_path}")

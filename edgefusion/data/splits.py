@@ -10,8 +10,11 @@ from edgefusion.errors import EdgefusionError
 
 
 def parse_actors(spec: str | None) -> list[str] | None:
-    """``"13,14,15-16"`` -> ``["13", "14", "15", "16"]``; None or "" -> None."""
-    if not spec:
+    """``"13,14,15-16"`` -> ``["13", "14", "15", "16"]``; None (not given) -> None.
+
+    A given list that names no actor (``""``, ``","``) is an error, not "every actor".
+    """
+    if spec is None:
         return None
     out: list[str] = []
     for part in spec.split(","):
@@ -25,6 +28,8 @@ def parse_actors(spec: str | None) -> list[str] | None:
             out.extend(str(i) for i in range(int(lo), int(hi) + 1))
         else:
             out.append(part)
+    if not out:
+        raise EdgefusionError(f"actor list {spec!r} names no actor (e.g. '13-16' or '1,3,5')")
     return out
 
 
@@ -60,7 +65,7 @@ def split_by_actor(
         val = {_key(c.actor) for c in select_actors(clips, val_actors, source)}
     else:
         if not 0.0 <= val_fraction < 1.0:
-            raise EdgefusionError(f"validation fraction must be in [0, 1), got {val_fraction}")
+            raise EdgefusionError(f"--val-fraction must be in [0, 1), got {val_fraction}")
         n_val = round(len(actors) * val_fraction)
         if val_fraction > 0:
             n_val = max(1, n_val)

@@ -61,6 +61,7 @@ FIRST_ACTOR = 1001
 AUDIO_DIR = "AudioWAV"
 VIDEO_DIR = "VideoFlash"
 WORKERS = 2  # clips made at once; espeak-ng, soxr and OpenCV all release the GIL
+MARKER = "SYNTHETIC.txt"  # written into every corpus make_corpus makes: it may rewrite such a folder
 
 # ---- speech --------------------------------------------------------------------------------
 
@@ -201,11 +202,21 @@ def make_corpus(
     sentences the first ``sentences`` CREMA-D ones (``SENTENCES``). ``video=False`` writes the
     WAVs only. The same ``seed`` (>= 0) writes the same files. ``progress(done, total)`` is
     called after each clip. Raises ``EdgefusionError`` if espeak-ng is not installed.
+
+    ``out_dir`` must be new, empty, or a corpus this function wrote before (its ``MARKER``
+    file); the clips of an earlier corpus are deleted first, so none written with other
+    settings is left behind to be trained on.
     """
-    _check_counts(actors, sentences, seed)
+    check_counts(actors, sentences, seed)
     espeak = _find_espeak()
     out_dir = Path(out_dir)
+    _clear_earlier(out_dir)
     _make_dirs(out_dir, video)
+    (out_dir / MARKER).write_text(
+        "A SYNTHETIC corpus written by `edgefusion make-corpus` (espeak-ng robot speech, drawn faces;\n"
+        f"actors={actors} sentences={sentences} seed={seed} video={video}). It exercises the pipeline;\n"
+        "it is not emotional speech. make-corpus deletes and rewrites the clips of this folder.\n"
+    )
     cast = [make_actor(i, seed) for i in range(actors)]
     jobs = [(a, s, e) for a in cast for s in list(SENTENCES)[:sentences] for e in CLASSES]
     seconds = 0.0
@@ -219,13 +230,29 @@ def make_corpus(
     return CorpusSummary(clips=len(jobs), actors=actors, audio_seconds=seconds, path=out_dir)
 
 
-def _check_counts(actors: int, sentences: int, seed: int) -> None:
+def check_counts(actors: int, sentences: int, seed: int) -> None:
+    """One-line errors for counts make_corpus cannot honour (named as make-corpus's options)."""
     if actors < 1:
-        raise EdgefusionError(f"actors must be at least 1, not {actors}")
+        raise EdgefusionError(f"--actors must be at least 1, got {actors}")
     if not 1 <= sentences <= len(SENTENCES):
-        raise EdgefusionError(f"sentences must be 1 to {len(SENTENCES)}, not {sentences}")
+        raise EdgefusionError(f"--sentences must be 1 to {len(SENTENCES)}, got {sentences}")
     if seed < 0:
-        raise EdgefusionError(f"seed must be 0 or more, not {seed}")
+        raise EdgefusionError(f"--seed must be 0 or more, got {seed}")
+
+
+def _clear_earlier(out_dir: Path) -> None:
+    """Delete the clips of a corpus make_corpus wrote in ``out_dir``; refuse any other non-empty folder."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise EdgefusionError(located(out_dir, "is a file, not a folder to write a corpus into"))
+    if not any(out_dir.iterdir()):
+        return
+    if not (out_dir / MARKER).is_file():
+        problem = "is not empty and holds no corpus written by make-corpus: give a new or empty folder"
+        raise EdgefusionError(located(out_dir, problem))
+    for sub in (AUDIO_DIR, VIDEO_DIR):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
 
 
 def _make_dirs(out_dir: Path, video: bool) -> None:

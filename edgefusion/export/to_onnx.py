@@ -15,6 +15,7 @@ from pathlib import Path
 import onnx
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import EdgefusionError
@@ -92,7 +93,10 @@ def simplify(model: onnx.ModelProto, console: Console | None = None) -> tuple[on
     if ok:
         return simplified, True
     if console is not None:
-        console.print(f"[yellow]warning:[/] onnxsim could not simplify the graph ({reason}); keeping it unsimplified")
+        console.print(
+            f"[yellow]warning:[/] onnxsim could not simplify the graph ({escape(reason)}); keeping it unsimplified",
+            markup=True,
+        )
     return model, False
 
 

@@ -138,17 +138,37 @@ class Runner(ABC):
 
 
 def backend_for(path: str | Path, backend: str | None = None) -> str:
-    """The backend named, or the one the artifact's suffix implies."""
+    """The backend named, or the one the artifact's suffix implies.
+
+    Each backend runs one kind of file, so a named backend must agree with the suffix (the
+    option exists to say so explicitly, e.g. in scripts); a mismatch says how to get the
+    right file.
+    """
     path = Path(path)
     if backend is not None:
         if backend not in BACKENDS:
             raise RunnerError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        implied = SUFFIX_BACKEND.get(path.suffix.lower())
+        if implied is not None and implied != backend:
+            problem = f"is an artifact for {implied}; backend {backend} runs {_files_of(backend)}"
+            raise RunnerError(located(path, problem))
         return backend
     try:
         return SUFFIX_BACKEND[path.suffix.lower()]
     except KeyError:
         known = ", ".join(SUFFIX_BACKEND)
         raise RunnerError(located(path, f"unknown artifact type (expected one of {known})")) from None
+
+
+def _files_of(backend: str) -> str:
+    """What ``backend`` runs, and where such a file comes from."""
+    suffixes = " or ".join(s for s, b in SUFFIX_BACKEND.items() if b == backend)
+    source = {
+        "torch": "checkpoints from `edgefusion train`",
+        "onnxruntime": "graphs from `edgefusion export` or `edgefusion calibrate`",
+        "tensorrt": "engines from `edgefusion build MODEL.onnx -o MODEL.engine`",
+    }[backend]
+    return f"{suffixes} files ({source})"
 
 
 def open_runner(path: str | Path, backend: str | None = None, **options: Any) -> Runner:

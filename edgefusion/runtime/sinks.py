@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edgefusion.errors import EdgefusionError, located
+from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.runtime.pipeline import Event
 
 LATENCY_SHOWN = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "total")
@@ -25,8 +25,7 @@ class JsonlSink:
     """One JSON object per event and line, flushed as it goes (a crash loses nothing written)."""
 
     def __init__(self, path: Path) -> None:
-        if not path.parent.is_dir():
-            raise EdgefusionError(located(path, f"folder {path.parent} does not exist"))
+        require_writable(path)
         self.path = path
         self.file: IO[str] | None = path.open("w")
 
@@ -91,6 +90,8 @@ class TerminalSink:
 
     def close(self) -> None:
         self.live.stop()
+        if not self.live.console.is_terminal:  # piped, the last view ends without its newline
+            self.live.console.line()
 
 
 def _ms(value: float | None) -> str:
@@ -117,8 +118,7 @@ class VideoSink:
     """Writes the newest frame of every event, with the overlay, to an mp4v file at 1/hop fps."""
 
     def __init__(self, path: Path, hop: float) -> None:
-        if not path.parent.is_dir():
-            raise EdgefusionError(located(path, f"folder {path.parent} does not exist"))
+        require_writable(path)
         self.path, self.fps = path, 1.0 / hop
         self.writer: Any = None
         self.frames = 0

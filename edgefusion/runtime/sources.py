@@ -682,7 +682,13 @@ class CaptureVideoSource(VideoSource):
     def start(self) -> None:
         if self._cap is not None:
             return
-        cap = cv2.VideoCapture(self.target, self.api)
+        # OpenCV logs its own multi-line complaint about a missing device; ours is the one line
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            cap = cv2.VideoCapture(self.target, self.api)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not cap.isOpened():
             cap.release()
             raise _fail(self.uri, f"cannot open {self.what} (OpenCV could not open {self.target!r})")
