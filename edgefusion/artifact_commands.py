@@ -17,6 +17,7 @@ from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.runtime.runner import SHIFT_INPUT
+from edgefusion.wording import plural
 
 
 def _pending(out: Path) -> Path:
@@ -224,7 +225,10 @@ def run_calibrate(
             markup=True,
         )
     cal_actors = sorted({c.actor for c in chosen}, key=lambda a: (len(a), a))
-    err.print(f"calibrating ({method}, {target}) on {len(chosen)} clips of actors {','.join(cal_actors)}")
+    err.print(
+        f"calibrating ({method}, {target}) on {plural(len(chosen), 'clip')} of {plural(len(cal_actors), 'actor')} "
+        f"{','.join(cal_actors)}"
+    )
     with err.status(f"measuring activation ranges ({method})"):
         q = quantize(model, feeds, method, target)
     q_meta = metadata_of(q.model, onnx_path)  # quantize_static keeps metadata_props

@@ -17,6 +17,7 @@ from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.labels import CLASSES
 from edgefusion.metrics import Scores
+from edgefusion.wording import plural
 
 
 def load_clips(data: Path, actors: str | None, calm_as_neutral: bool) -> list[Clip]:
@@ -126,12 +127,13 @@ def run_eval(
     if adapted is not None:
         speakers = len({c.actor for c in clips})
         out.print(
-            f"speaker-adapted: each clip's audio embedding centred on its speaker's other clips ({speakers} "
-            "speakers; the mean of their windows, labels unused), against the training clips' mean"
+            "speaker-adapted: each clip's audio embedding centred on its speaker's other clips "
+            f"({plural(speakers, 'speaker')}; the mean of their windows, labels unused), against the training "
+            "clips' mean"
         )
         if lone:
             out.print(
-                f"{lone} of {len(clips)} clips are scored unadapted in those figures: their speaker has no "
+                f"{lone} of {plural(len(clips), 'clip')} scored unadapted in those figures: their speaker has no "
                 "other clip with audio to centre them on"
             )
     if json_path is not None:
@@ -158,7 +160,8 @@ def run_eval(
 
 def print_scores(out: Console, name: str, s: Scores) -> None:
     table = Table(
-        title=f"{name}: {s.n} clips, accuracy {s.accuracy:.1%}, macro-F1 {s.macro_f1:.3f}", title_justify="left"
+        title=f"{name}: {plural(s.n, 'clip')}, accuracy {s.accuracy:.1%}, macro-F1 {s.macro_f1:.3f}",
+        title_justify="left",
     )
     table.add_column("true \\ predicted")
     for c in CLASSES:
@@ -272,6 +275,7 @@ def run_make_corpus(folder: Path, actors: int, sentences: int, seed: int, video:
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     err.print(
-        f"wrote {summary.clips} synthetic clips ({summary.actors} actors, {summary.audio_seconds:.0f} s of audio) "
+        f"wrote {plural(summary.clips, 'synthetic clip')} ({plural(summary.actors, 'actor')}, "
+        f"{summary.audio_seconds:.0f} s of audio) "
         f"to {summary.path}"
     )

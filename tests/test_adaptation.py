@@ -271,7 +271,7 @@ def test_eval_adapt_says_which_clips_had_no_one_to_centre_on(adapted_model: Path
     report = tmp_path / "eval.json"
     proc = cli("eval", adapted_model, mixed, "--adapt", "--json", report)
     assert json.loads(report.read_text())["speaker_adapted"]["unadapted_clips"] == 1
-    assert f"1 of {len(chosen)} clips are scored unadapted" in proc.stdout
+    assert f"1 of {len(chosen)} clips scored unadapted" in proc.stdout
 
 
 def test_adapt_needs_a_reference(untrained_checkpoint: Path, corpus: Path) -> None:

@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edgefusion.data.corpus import scan_corpus
+from edgefusion.data.corpus import corpus_summary, scan_corpus
 from edgefusion.errors import DataError
 from edgefusion.labels import CLASSES
+from edgefusion.wording import plural
 from tests.conftest import CREMAD_EMOTIONS, RAVDESS, needs_ravdess, tone, write_wav
 
 
@@ -120,3 +121,10 @@ def test_file_instead_of_folder(tmp_path: Path) -> None:
 def test_all_six_classes_map_in_order(cremad_tones: Path) -> None:
     labels = {c.label_code: c.label for c in scan_corpus(cremad_tones)}
     assert labels == {code: CLASSES.index(code) for code in CREMAD_EMOTIONS}
+
+
+def test_counts_read_as_english(tmp_path: Path) -> None:
+    assert [plural(n, "clip") for n in (0, 1, 2)] == ["0 clips", "1 clip", "2 clips"]
+    assert plural(1, "speaker") == "1 speaker" and plural(3, "index", "indices") == "3 indices"
+    write_wav(tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav", tone(1.0, 200))
+    assert corpus_summary(scan_corpus(tmp_path)).startswith("1 clip, 1 actor, ANG=1 ")

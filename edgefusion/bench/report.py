@@ -16,6 +16,7 @@ from rich.table import Table
 from edgefusion.bench.machine import one_line
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.runtime.runner import SPLIT_STAGES
+from edgefusion.wording import plural
 
 # --compare: a change counts only when the bootstrap interval of the median ratio clears both
 # the noise and this much effect (smaller shifts are not worth a flag on a shared machine)
@@ -74,7 +75,7 @@ def caption(report: dict[str, Any]) -> str:
     amount = f"{s['runs']} runs" if s["runs"] is not None else f"{s['seconds']} s"
     if s["runs"] is not None and s["seconds"] is not None:
         amount = f"{s['runs']} runs or {s['seconds']} s"
-    threads = f", {s['threads']} threads" if s["threads"] else ""
+    threads = f", {plural(s['threads'], 'thread')}" if s["threads"] else ""
     first = report["artifacts"][0]["latency"]["runs"]
     return (
         f"{one_line(report['machine'])}; batch {s['batch']}{threads}, {s['warmup']} warm-up then {amount} "

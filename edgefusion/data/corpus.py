@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgefusion.errors import DataError, located
 from edgefusion.labels import CLASSES, CREMAD_CODES, RAVDESS_CALM, RAVDESS_EMOTIONS
+from edgefusion.wording import plural
 
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg"})
 VIDEO_EXTS = frozenset({".mp4", ".flv", ".avi", ".mkv", ".mov"})
@@ -137,4 +138,5 @@ def corpus_summary(clips: list[Clip]) -> str:
     with_audio = sum(c.audio is not None for c in clips)
     with_video = sum(c.video is not None for c in clips)
     per_class = " ".join(f"{k}={counts.get(k, 0)}" for k in CLASSES)
-    return f"{len(clips)} clips, {len(actors)} actors, {per_class}; audio {with_audio}, video {with_video}"
+    who = f"{plural(len(clips), 'clip')}, {plural(len(actors), 'actor')}"
+    return f"{who}, {per_class}; audio {with_audio}, video {with_video}"
