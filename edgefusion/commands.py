@@ -174,9 +174,17 @@ def print_scores(out: Console, name: str, s: Scores) -> None:
 
 
 def run_info(model_path: Path, out: Console) -> None:
-    if model_path.suffix.lower() == ".onnx":
+    suffix = model_path.suffix.lower()
+    if suffix == ".onnx":
         _onnx_info(model_path, out)
         return
+    if suffix in (".engine", ".plan"):
+        from edgefusion.export.tensorrt_build import sidecar_path
+
+        problem = f"info reads checkpoints (.pt) and ONNX; an engine's build record is {sidecar_path(model_path)}"
+        raise EdgefusionError(located(model_path, problem))
+    if suffix != ".pt" and model_path.exists():
+        raise EdgefusionError(located(model_path, "unknown artifact type (info reads .pt checkpoints and .onnx)"))
     from edgefusion.model.checkpoint import load_checkpoint
     from edgefusion.model.summary import contract, count_macs
 

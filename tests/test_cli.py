@@ -146,6 +146,9 @@ def test_checkpoint_errors_reach_the_user_as_one_line(tmp_path: Path, synthetic:
     not_ckpt = tmp_path / "x.pt"
     not_ckpt.write_text("hello")
     one_line_error(cli("info", not_ckpt, check=False), "x.pt", "not a PyTorch checkpoint")
+    for name, problem in (("x.bin", "unknown artifact type"), ("x.engine", "build record is")):
+        (tmp_path / name).write_text("hello")
+        one_line_error(cli("info", tmp_path / name, check=False), name, problem)
     one_line_error(cli("eval", tmp_path / "none.pt", synthetic, check=False), "none.pt", "no such file")
     old = tmp_path / "old.pt"
     torch.save({"format": "edgefusion-checkpoint", "format_version": 0}, old)
