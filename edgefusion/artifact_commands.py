@@ -137,7 +137,7 @@ def _eval_clips(
 ) -> tuple[list[Clip], list[Clip]]:
     """(calibration clips, held-out scoring clips), never sharing an actor of the same corpus."""
     if eval_data is not None:
-        held = load_clips(eval_data, eval_actors, calm_as_neutral)
+        held = load_clips(eval_data, eval_actors, calm_as_neutral, "--eval-actors")
         if eval_data.resolve() == data.resolve():
             shared = {c.actor for c in held} & {c.actor for c in clips}
             if shared:
@@ -147,7 +147,7 @@ def _eval_clips(
                 )
         return clips, held
     if eval_actors is not None:
-        wanted = parse_actors(eval_actors) or []
+        wanted = parse_actors(eval_actors, "--eval-actors") or []
         if actors is None:
             everything = load_clips(data, None, calm_as_neutral)
             held = select_actors(everything, wanted, str(data))

@@ -20,9 +20,9 @@ from edgefusion.metrics import Scores
 from edgefusion.wording import plural
 
 
-def load_clips(data: Path, actors: str | None, calm_as_neutral: bool) -> list[Clip]:
+def load_clips(data: Path, actors: str | None, calm_as_neutral: bool, option: str = "--actors") -> list[Clip]:
     clips = scan_corpus(data, calm_as_neutral=calm_as_neutral)
-    wanted = parse_actors(actors)
+    wanted = parse_actors(actors, option)
     return select_actors(clips, wanted, str(data)) if wanted else clips
 
 
@@ -51,7 +51,8 @@ def run_train(
                 raise EdgefusionError(f"--{name.replace('_', '-')} must be positive, got {value}")
             tcfg = replace(tcfg, **{name: value})
     clips = load_clips(data, actors, calm_as_neutral)
-    train_clips, val_clips = split_by_actor(clips, parse_actors(val_actors), tcfg.val_fraction, seed, str(data))
+    val = parse_actors(val_actors, "--val-actors")
+    train_clips, val_clips = split_by_actor(clips, val, tcfg.val_fraction, seed, str(data))
     cfg = ModelConfig()
     result = train(train_clips, val_clips, out_path, cfg, tcfg, ClipStore(cfg, cache_dir), err, str(data.resolve()))
     out.print(

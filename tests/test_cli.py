@@ -166,7 +166,7 @@ def test_bad_options(tmp_path: Path, trained: Path, synthetic: Path) -> None:
     for plot in ("conf.txt", "confusion"):  # no suffix: matplotlib would write confusion.png instead
         proc = cli("eval", trained, synthetic, "--plot", tmp_path / plot, check=False)
         one_line_error(proc, plot, "a plot is written as .png, .pdf, .svg")
-    one_line_error(cli("eval", trained, synthetic, "--actors", "", check=False), "names no actor")
+    one_line_error(cli("eval", trained, synthetic, "--actors", "", check=False), "--actors '' names no actor")
     one_line_error(cli("export", trained, "-o", tmp_path, check=False), "is a folder: give a file name")
 
 

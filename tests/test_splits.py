@@ -60,8 +60,8 @@ def test_unknown_actor_and_everything_held_out_are_errors() -> None:
         split_by_actor(clips, ["99"])
     with pytest.raises(EdgefusionError, match="nothing left to train on"):
         split_by_actor(clips, ["1", "2", "3", "4"])
-    with pytest.raises(EdgefusionError, match="runs backwards"):
-        parse_actors("5-2")
+    with pytest.raises(EdgefusionError, match=r"^--val-actors: actor range '5-2' runs backwards"):
+        parse_actors("5-2", "--val-actors")
     for empty in ("", " ", ","):  # given but naming no one: not "every actor"
         with pytest.raises(EdgefusionError, match="names no actor"):
             parse_actors(empty)

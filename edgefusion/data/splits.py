@@ -9,10 +9,11 @@ from edgefusion.data.corpus import Clip
 from edgefusion.errors import EdgefusionError
 
 
-def parse_actors(spec: str | None) -> list[str] | None:
+def parse_actors(spec: str | None, option: str = "--actors") -> list[str] | None:
     """``"13,14,15-16"`` -> ``["13", "14", "15", "16"]``; None (not given) -> None.
 
-    A given list that names no actor (``""``, ``","``) is an error, not "every actor".
+    A given list that names no actor (``""``, ``","``) is an error, not "every actor". Errors
+    name ``option``, the flag the list came from.
     """
     if spec is None:
         return None
@@ -24,12 +25,12 @@ def parse_actors(spec: str | None) -> list[str] | None:
         lo, sep, hi = part.partition("-")
         if sep and lo.isdigit() and hi.isdigit():
             if int(hi) < int(lo):
-                raise EdgefusionError(f"actor range '{part}' runs backwards")
+                raise EdgefusionError(f"{option}: actor range '{part}' runs backwards")
             out.extend(str(i) for i in range(int(lo), int(hi) + 1))
         else:
             out.append(part)
     if not out:
-        raise EdgefusionError(f"actor list {spec!r} names no actor (e.g. '13-16' or '1,3,5')")
+        raise EdgefusionError(f"{option} {spec!r} names no actor (e.g. '13-16' or '1,3,5')")
     return out
 
 
