@@ -175,16 +175,18 @@ def print_scores(out: Console, name: str, s: Scores) -> None:
 
 
 def run_info(model_path: Path, out: Console) -> None:
-    suffix = model_path.suffix.lower()
-    if suffix == ".onnx":
+    from edgefusion.runtime.runner import SUFFIX_BACKEND
+
+    backend = SUFFIX_BACKEND.get(model_path.suffix.lower())
+    if backend == "onnxruntime":
         _onnx_info(model_path, out)
         return
-    if suffix in (".engine", ".plan"):
+    if backend == "tensorrt":
         from edgefusion.export.tensorrt_build import sidecar_path
 
         problem = f"info reads checkpoints (.pt) and ONNX; an engine's build record is {sidecar_path(model_path)}"
         raise EdgefusionError(located(model_path, problem))
-    if suffix != ".pt" and model_path.exists():
+    if backend is None and model_path.exists():
         raise EdgefusionError(located(model_path, "unknown artifact type (info reads .pt checkpoints and .onnx)"))
     from edgefusion.model.checkpoint import load_checkpoint
     from edgefusion.model.summary import contract, count_macs
@@ -214,13 +216,7 @@ def run_info(model_path: Path, out: Console) -> None:
             f"{train_meta.get('data')} actors {','.join(train_meta.get('train_actors', []))} "
             f"(best epoch {train_meta.get('best_epoch')})",
         )
-    reference = meta.get(REFERENCE_KEY)
-    table.add_row(
-        "speaker adaptation",
-        f"ready: the training clips' mean audio embedding ({len(reference)} values) for --adapt"
-        if reference is not None
-        else "no training reference (trained before edgefusion 0.2); train again to use --adapt",
-    )
+    table.add_row("speaker adaptation", _adaptation(meta.get(REFERENCE_KEY), "trained before edgefusion 0.2"))
     out.print(table)
     io = Table(title="input contract", title_justify="left")
     for col in ("tensor", "dtype", "shape", "meaning"):
@@ -229,6 +225,13 @@ def run_info(model_path: Path, out: Console) -> None:
         io.add_row(row["name"], row["dtype"], str(row["shape"]), row["meaning"])
     out.print(io)
     out.print("config: " + json.dumps(cfg.to_dict()))
+
+
+def _adaptation(reference: list[float] | None, why_none: str) -> str:
+    """info's "speaker adaptation" row for an artifact that takes a shift: ready, or why not."""
+    if reference is None:
+        return f"no training reference ({why_none}); train again to use --adapt"
+    return f"ready: the training clips' mean audio embedding ({len(reference)} values) for --adapt"
 
 
 def _onnx_info(path: Path, out: Console) -> None:
@@ -250,13 +253,10 @@ def _onnx_info(path: Path, out: Console) -> None:
     for key, value in sorted(meta.extra.items()):
         if key != REFERENCE_KEY:  # D floats: the adaptation row says what they are
             table.add_row(key, json.dumps(value))
-    reference = meta.extra.get(REFERENCE_KEY)
-    if not any(t["name"] == SHIFT_INPUT for t in meta.contract):
-        adaptation = "no: exported before speaker adaptation (edgefusion 0.1); export it again to use --adapt"
-    elif reference is None:
-        adaptation = "no training reference (its checkpoint predates edgefusion 0.2); train again to use --adapt"
+    if any(t["name"] == SHIFT_INPUT for t in meta.contract):
+        adaptation = _adaptation(meta.extra.get(REFERENCE_KEY), "its checkpoint predates edgefusion 0.2")
     else:
-        adaptation = f"ready: the training clips' mean audio embedding ({len(reference)} values) for --adapt"
+        adaptation = "no: exported before speaker adaptation (edgefusion 0.1); export it again to use --adapt"
     table.add_row("speaker adaptation", adaptation)
     out.print(table)
     io = Table(title="input contract", title_justify="left")
