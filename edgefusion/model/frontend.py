@@ -143,10 +143,6 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
     return weights * (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
 
 
-def _f32(x: np.ndarray) -> torch.Tensor:
-    return torch.tensor(x, dtype=torch.float32)
-
-
 class LogMel(nn.Module):
     """float32 PCM ``[B, S]`` at ``sample_rate`` -> log-mel in dB ``[B, n_mels, frames]``.
 
@@ -163,7 +159,9 @@ class LogMel(nn.Module):
         f_min: float,
         f_max: float,
         top_db: float,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
+        """``dtype``: of the DFT and mel constants; float64 only for reference computations in tests."""
         super().__init__()
         self.n_fft = n_fft
         self.p, self.q = factor(n_fft, hop_length)
@@ -174,13 +172,17 @@ class LogMel(nn.Module):
         used = int(np.flatnonzero(fb.any(axis=0))[-1]) + 1  # bins past the last filter are not computed
         k2_count = -(-used // self.p)
         # constants of the config, rebuilt with the module: not part of a checkpoint's weights
-        self.register_buffer("inner", _f32(inner_dft(n_fft, self.p, self.q, self.rows_per_hop)), persistent=False)
-        self.register_buffer("outer", _f32(outer_dft(n_fft, self.p, self.q, k2_count)), persistent=False)
+        self.register_buffer(
+            "inner", torch.tensor(inner_dft(n_fft, self.p, self.q, self.rows_per_hop), dtype=dtype), persistent=False
+        )
+        self.register_buffer(
+            "outer", torch.tensor(outer_dft(n_fft, self.p, self.q, k2_count), dtype=dtype), persistent=False
+        )
         k1, _ = outer_slots(self.p)
         k = k1[:, :, None] + self.p * np.arange(k2_count)  # [j, slot, k2] -> bin
         live = (k1[:, :, None] >= 0) & (k < used)
         mel = np.where(live, fb[:, np.clip(k, 0, used - 1)], 0.0)  # [n_mels, j, slot, k2]
-        self.register_buffer("mel", _f32(mel.reshape(n_mels, -1)), persistent=False)
+        self.register_buffer("mel", torch.tensor(mel.reshape(n_mels, -1), dtype=dtype), persistent=False)
         self.floor = 10.0 ** (-top_db / 10.0)  # top_db below the peak, as a power ratio
 
     def macs(self, frames: int) -> int:
