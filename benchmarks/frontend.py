@@ -48,12 +48,12 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from edgefusion.config import ModelConfig
-from edgefusion.model.frontend import AMIN, LogMel, hann_window
+from edgefusion.model.frontend import AMIN, FLOAT32_SHARE_OVER, FLOAT32_WORST_DB, PARITY_DB, LogMel, hann_window
 
 CFG = ModelConfig()
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/ravdess-speech"
 SPEEDUP_GOAL = 5.0  # librosa median / in-graph median, batch 1
-TOLERANCE_DB = 1e-3  # the project's parity tolerance: "equal output"
+TOLERANCE_DB = PARITY_DB  # the project's parity tolerance: "equal output"
 GOAL = "in-graph >= 5x faster than librosa at <= 1e-3 dB"  # SPEEDUP_GOAL and TOLERANCE_DB, in words
 TABLE_WIDTH = 200  # columns when stdout is not a terminal, so that no figure is cut
 NOISY_CV = 0.5  # coefficient of variation above which timings are flagged
@@ -293,7 +293,8 @@ def make_rows(impls: list[Impl], ms: dict[str, np.ndarray], outs: dict[str, np.n
     for impl in impls:
         stats = summarize(ms[impl.label])
         per_window = stats["median_ms"] / impl.batch
-        diff = float(np.abs(outs[impl.label] - ref).max())
+        per_window_diff = np.abs(outs[impl.label] - ref).max(axis=(1, 2))
+        diff = float(per_window_diff.max())
         rows.append(
             {
                 "implementation": impl.name,
@@ -303,6 +304,8 @@ def make_rows(impls: list[Impl], ms: dict[str, np.ndarray], outs: dict[str, np.n
                 "speedup_vs_librosa": librosa_ms / per_window,
                 "max_diff_db_vs_librosa_f64": diff,
                 "max_diff_db_vs_torch_eager": float(np.abs(outs[impl.label] - eager).max()),
+                "windows_over_tolerance": int((per_window_diff > TOLERANCE_DB).sum()),
+                "windows": len(per_window_diff),
                 "equal_output": diff <= TOLERANCE_DB if impl.name in IN_GRAPH else None,
             }
         )
@@ -310,7 +313,12 @@ def make_rows(impls: list[Impl], ms: dict[str, np.ndarray], outs: dict[str, np.n
 
 
 def verdict(rows: list[dict[str, Any]]) -> tuple[bool, str]:
-    """The goal line: judged on the faster in-graph implementation at batch 1."""
+    """The goal line: judged on the faster in-graph implementation at batch 1, every window within the bound.
+
+    A second sentence says how many windows were past the bound and whether the float32
+    criterion the parity tests hold real speech to (``edgefusion.model.frontend``: the bound on
+    all but a share of windows, a looser one on all) was met; the goal is not judged on it.
+    """
     in_graph = {r["implementation"]: r for r in rows if r["implementation"] in IN_GRAPH and r["batch"] == 1}
     judged = min(in_graph.values(), key=lambda r: r["median_ms"])
     ratios = ", ".join(f"{name} {r['speedup_vs_librosa']:.2f}x" for name, r in in_graph.items())
@@ -319,10 +327,14 @@ def verdict(rows: list[dict[str, Any]]) -> tuple[bool, str]:
     misses += [f"max diff {diff:.2e} dB > {TOLERANCE_DB:.0e} dB"] if not judged["equal_output"] else []
     met = not misses
     detail = "; ".join(misses) if misses else f"{speedup:.2f}x, max diff {diff:.2e} dB"
+    over, windows = judged["windows_over_tolerance"], judged["windows"]
+    float32_ok = diff <= FLOAT32_WORST_DB and over <= FLOAT32_SHARE_OVER * windows
     line = (
         f"goal ({GOAL}): "
         f"{'met' if met else 'MISSED'} (judged: {judged['implementation']}, the faster in-graph one at batch 1: "
-        f"{detail}; batch-1 ratios: {ratios})"
+        f"{detail}; batch-1 ratios: {ratios}). {over} of {windows} windows past {TOLERANCE_DB:.0e} dB; "
+        f"the tests' float32 criterion (that bound on {1 - FLOAT32_SHARE_OVER:.0%} of windows, "
+        f"{FLOAT32_WORST_DB:.0e} dB on all) {'met' if float32_ok else 'MISSED'}, not what the goal is judged on"
     )
     return met, line
 

@@ -1,0 +1,50 @@
+"""benchmarks/frontend.py's goal line: judged on every window, the float32 share reported beside it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "frontend.py"
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the script sets on import, undone after the test
+    spec = importlib.util.spec_from_file_location("frontend_benchmark", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(name: str, ms: float, speedup: float, diff: float, over: int, windows: int = 64) -> dict[str, Any]:
+    return {
+        "implementation": name,
+        "batch": 1,
+        "median_ms": ms,
+        "speedup_vs_librosa": speedup,
+        "max_diff_db_vs_librosa_f64": diff,
+        "windows_over_tolerance": over,
+        "windows": windows,
+        "equal_output": diff <= 1e-3,
+    }
+
+
+def test_goal_needs_every_window_within_the_bound(script: ModuleType) -> None:
+    slow = row("onnxruntime", 0.5, 3.8, 9e-4, 0)
+    met, line = script.verdict([slow, row("onnxruntime-batch1", 0.36, 5.2, 9e-4, 0)])
+    assert met and line.startswith("goal") and "met (judged: onnxruntime-batch1" in line
+    met, line = script.verdict([slow, row("onnxruntime-batch1", 0.36, 5.2, 1.04e-3, 1)])
+    assert not met and "max diff 1.04e-03 dB > 1e-03 dB" in line
+    assert "1 of 64 windows past 1e-03 dB" in line and "float32 criterion" in line and ") met, not what" in line
+    met, line = script.verdict([slow, row("onnxruntime-batch1", 0.36, 4.8, 2e-3, 7)])
+    assert not met and "4.80x < 5x" in line and ") MISSED, not what" in line  # 7 > 10% of 64
+    met, line = script.verdict([slow, row("onnxruntime-batch1", 0.36, 5.2, 6e-3, 1)])
+    assert not met and ") MISSED, not what" in line  # past float32's worst
