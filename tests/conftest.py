@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 RAVDESS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-speech"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 needs_ravdess = pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS speech not found at {RAVDESS}")
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/NAME.py`` as a module, registered in ``sys.modules`` (a dataclass looks its module up there)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def tone(seconds: float, freq: float, sr: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:

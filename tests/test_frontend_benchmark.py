@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "frontend.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture
 def script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the script sets on import, undone after the test
-    spec = importlib.util.spec_from_file_location("frontend_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclass looks itself up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("frontend")
 
 
 def row(name: str, ms: float, speedup: float, diff: float, over: int, windows: int = 64) -> dict[str, Any]:

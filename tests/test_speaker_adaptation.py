@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -15,16 +14,11 @@ from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError
 from edgefusion.evaluate import predict_clips
 from edgefusion.model.checkpoint import load_checkpoint
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speaker_adaptation.py"
+from tests.conftest import load_benchmark
 
 
 def load_study() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("speaker_adaptation", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("speaker_adaptation")
 
 
 @pytest.fixture
