@@ -75,7 +75,7 @@ def factor(n_fft: int, hop_length: int) -> tuple[int, int]:
     """``(P, Q)``: ``P * Q == n_fft``, ``Q`` divides ``hop_length``, the two DFT stages the cheapest (``stage_macs``).
 
     For 400 and 160 that is 25 x 16 (25.8 k multiply-adds a frame; 20 x 20 takes 28.2 k, and
-    ONNX Runtime runs the whole front end 3% to 5% slower with it). ``Q == 1`` (no common
+    ONNX Runtime ran the whole front end 3% to 6% slower with it). ``Q == 1`` (no common
     factor) degenerates to a single full-length DFT stage: correct, not faster.
     """
     common = math.gcd(n_fft, hop_length)
