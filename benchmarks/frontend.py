@@ -388,6 +388,21 @@ def markdown(rows: list[dict[str, Any]], title: str, notes: list[str]) -> str:
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
+def bad_args(args: argparse.Namespace) -> str | None:
+    """The first mistake in the arguments, in one line, before anything is measured; None if none."""
+    if not args.data.is_dir():
+        return f"RAVDESS speech folder not found: {args.data} (pass --data DIR)"
+    for name in ("windows", "runs", "threads"):
+        if getattr(args, name) < 1:
+            return f"--{name} must be at least 1, got {getattr(args, name)}"
+    if args.warmup < 0:
+        return f"--warmup cannot be negative, got {args.warmup}"
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None and (path.is_dir() or not path.parent.is_dir()):
+            return f"{option} {path}: not a file in an existing folder"
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="RAVDESS speech folder (Actor_NN/*.wav)")
@@ -398,8 +413,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
     ap.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown here")
     args = ap.parse_args()
-    if not args.data.is_dir():
-        sys.exit(f"RAVDESS speech folder not found: {args.data} (pass --data DIR)")
+    problem = bad_args(args)
+    if problem:
+        sys.exit(f"error: {problem}")
     torch.set_num_threads(args.threads)
     console = Console(stderr=True)
     windows = load_windows(args.data, args.windows)

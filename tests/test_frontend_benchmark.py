@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -40,3 +42,20 @@ def test_goal_needs_every_window_within_the_bound(script: ModuleType) -> None:
     assert not met and "4.80x < 5x" in line and ") MISSED, not what" in line  # 7 > 10% of 64
     met, line = script.verdict([slow, row("onnxruntime-batch1", 0.36, 5.2, 6e-3, 1)])
     assert not met and ") MISSED, not what" in line  # past float32's worst
+
+
+def test_bad_arguments_are_named_before_anything_is_measured(script: ModuleType, tmp_path: Path) -> None:
+    good = {"data": tmp_path, "windows": 64, "runs": 300, "threads": 2, "warmup": 10, "json": None, "markdown": None}
+    assert script.bad_args(argparse.Namespace(**good)) is None
+    cases = {
+        "data": (tmp_path / "missing", "RAVDESS speech folder not found"),
+        "windows": (0, "--windows must be at least 1, got 0"),
+        "runs": (0, "--runs must be at least 1, got 0"),
+        "threads": (0, "--threads must be at least 1, got 0"),
+        "warmup": (-1, "--warmup cannot be negative, got -1"),
+        "json": (tmp_path / "no" / "x.json", "--json"),
+        "markdown": (tmp_path, "--markdown"),  # a folder, not a file
+    }
+    for name, (value, words) in cases.items():
+        problem = script.bad_args(argparse.Namespace(**(good | {name: value})))
+        assert problem is not None and words in problem, name
