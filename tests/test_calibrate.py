@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -114,6 +115,28 @@ def test_calibration_cache_holds_the_measured_scales(calibrated: dict, parent: P
     tensors = {o for n in onnx.load(str(parent)).graph.node for o in n.output} | {"audio", "video", "present"}
     assert scales and set(scales) <= tensors
     assert all(s > 0 and np.isfinite(s) for s in scales.values())
+
+
+@pytest.mark.parametrize(("method", "target"), [("minmax", "cpu"), ("entropy", "tensorrt")])
+def test_ranges_measured_again_are_those_quantize_static_kept(
+    parent: Path, av_corpus: Path, method: str, target: str
+) -> None:
+    """The fallback for an ONNX Runtime without the calibration cache (1.23, the last for Python 3.10)."""
+    from edgefusion.calibration import quantize as q
+
+    if not q._writes_calibration_cache():
+        pytest.skip("this ONNX Runtime keeps its ranges to itself: nothing to hold the fallback to")
+    cfg = ModelConfig()
+    clips = draw_clips(scan_corpus(av_corpus), 6, seed=0)
+    feeds = WindowFeeds(clips, ClipStore(cfg), cfg, with_shift=True)
+    model = onnx.load(str(parent))
+    kept = q.quantize(model, feeds, method, target).ranges
+    ops = list(q.TENSORRT_OPS) if target == "tensorrt" else q.CPU_OPS
+    with tempfile.TemporaryDirectory() as tmp:
+        again = q.measure_ranges(model, feeds, method, ops, Path(tmp))
+    assert len(kept) > 20 and set(again) == set(kept)
+    for name, (lo, hi) in kept.items():
+        assert again[name] == pytest.approx((lo, hi), rel=1e-6, abs=1e-9), name
 
 
 def test_gate_rejects_a_drop_beyond_the_limit() -> None:

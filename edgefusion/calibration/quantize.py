@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -31,6 +32,9 @@ import onnx
 from edgefusion.calibration.data import WindowFeeds
 from edgefusion.errors import EdgefusionError
 from edgefusion.export.graph import keep_fp32_nodes
+
+if TYPE_CHECKING:
+    from onnxruntime.quantization import CalibrationMethod
 
 METHODS = ("entropy", "minmax", "percentile")
 TARGETS = ("cpu", "tensorrt")
@@ -57,15 +61,11 @@ def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
 
 def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: str) -> Quantized:
     """Calibrate ``model`` (float32, simplified) on ``feeds`` and return its Q/DQ version."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     check_choice(method, METHODS, "--method")
     check_choice(target, TARGETS, "--target")
-    calibrate_method = {
-        "entropy": CalibrationMethod.Entropy,
-        "minmax": CalibrationMethod.MinMax,
-        "percentile": CalibrationMethod.Percentile,
-    }[method]
+    calibrate_method = _calibration_method(method)
     excluded = keep_fp32_nodes(model)
     extra = {"CalibStridedMinMax": _stride(len(feeds)), "CalibPercentile": PERCENTILE}
     if target == "tensorrt":
@@ -75,6 +75,7 @@ def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: st
     else:
         types = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8}
         ops = CPU_OPS
+    keeps_ranges = _writes_calibration_cache()
     with tempfile.TemporaryDirectory(prefix="edgefusion-quant-") as tmp, _quiet():
         out, cache = Path(tmp) / "model.int8.onnx", Path(tmp) / "ranges.json"
         feeds.rewind()
@@ -88,12 +89,66 @@ def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: st
             nodes_to_exclude=excluded,
             calibrate_method=calibrate_method,
             extra_options=extra,
-            calibration_cache_path=cache,
+            **({"calibration_cache_path": cache} if keeps_ranges else {}),
             **types,
         )
         quantized = onnx.load(str(out))
-        ranges = _read_ranges(cache)
+        ranges = _read_ranges(cache) if keeps_ranges else measure_ranges(model, feeds, method, ops, Path(tmp))
     return Quantized(quantized, ranges, excluded)
+
+
+def _writes_calibration_cache() -> bool:
+    """Does this ONNX Runtime's ``quantize_static`` hand back the ranges it measured (a JSON cache)?
+
+    Releases for Python 3.10, which JetPack 6 ships, end at 1.23, before the cache existed.
+    """
+    import inspect
+
+    from onnxruntime.quantization import quantize_static
+
+    return "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+
+def measure_ranges(
+    model: onnx.ModelProto, feeds: WindowFeeds, method: str, ops: list[str] | None, tmp: Path
+) -> dict[str, tuple[float, float]]:
+    """The activation ranges ``quantize_static`` measures, measured again by its own calibrator.
+
+    For an ONNX Runtime whose ``quantize_static`` keeps them to itself: the same calibrator, ops,
+    options and strides, so the same ranges (a test holds the two to each other).
+    """
+    from onnxruntime.quantization.calibrate import create_calibrator
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    path = tmp / "ranges-model.onnx"
+    onnx.save_model(copy.deepcopy(model), str(path), save_as_external_data=True)
+    calibrator = create_calibrator(
+        path,
+        ops or sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),
+        augmented_model_path=str(tmp / "ranges-augmented.onnx"),
+        calibrate_method=_calibration_method(method),
+        extra_options={"percentile": PERCENTILE},
+    )
+    stride = _stride(len(feeds))
+    for start in range(0, len(feeds), stride):
+        feeds.set_range(start, start + stride)
+        calibrator.collect_data(feeds)
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, value in calibrator.compute_data().data.items():
+        lo, hi = value.range_value
+        ranges[name] = (float(np.min(lo)), float(np.max(hi)))
+    feeds.rewind()
+    return ranges
+
+
+def _calibration_method(method: str) -> CalibrationMethod:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {
+        "entropy": CalibrationMethod.Entropy,
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
 
 
 @contextmanager
