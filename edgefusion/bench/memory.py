@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefusion.errors import EdgefusionError, located
+
 CALLS = 20  # inferences after activation: arenas and caches reach their working size
 TIMEOUT_S = 600.0
 
@@ -99,10 +101,13 @@ def measure(path: Path, backend: str | None = None, threads: int | None = None, 
         cmd += ["--backend", backend]
     if threads:
         cmd += ["--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise EdgefusionError(located(path, f"the memory probe ran past {TIMEOUT_S:.0f} s")) from None
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{path}: the memory probe failed: {last}")
+        raise EdgefusionError(located(path, f"the memory probe failed: {last}"))
     values = json.loads(proc.stdout.strip().splitlines()[-1])
     return Memory(values["peak_rss_mb"], values["base_rss_mb"], values["device_mb"])
 
