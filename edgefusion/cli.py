@@ -25,6 +25,11 @@ app = typer.Typer(
 # Long paths stay on one line (greppable, pasteable). Piped into a file or a log, tables get
 # PIPE_WIDTH columns rather than rich's 80, which folds every cell (COLUMNS still wins).
 PIPE_WIDTH = 200
+# A device that only runs artifacts may have no torch: what needs it says so in one line.
+TORCH_MISSING = (
+    "torch is not installed: train, export and .pt checkpoints need it (pip install torch, or `make venv`); "
+    ".onnx and .engine artifacts run without it"
+)
 
 
 def _console(stderr: bool) -> Console:
@@ -482,6 +487,11 @@ def main() -> None:
         app()
     except EdgefusionError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        err.print(f"[bold red]error:[/] {escape(TORCH_MISSING)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")

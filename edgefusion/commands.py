@@ -6,6 +6,7 @@ import json
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +19,9 @@ from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.labels import CLASSES
 from edgefusion.metrics import Scores
 from edgefusion.wording import plural
+
+if TYPE_CHECKING:
+    from edgefusion.model.network import EmotionNet
 
 
 def load_clips(data: Path, actors: str | None, calm_as_neutral: bool, option: str = "--actors") -> list[Clip]:
@@ -83,8 +87,6 @@ def run_eval(
 
     from edgefusion.adaptation import leave_one_out_shifts, reference_of
     from edgefusion.evaluate import plot_confusion, predict_clips
-    from edgefusion.model.checkpoint import load_checkpoint
-    from edgefusion.model.network import EmotionNet
     from edgefusion.runtime.runner import Runner, open_runner
 
     if hop <= 0:
@@ -99,6 +101,8 @@ def run_eval(
     err.print(corpus_summary(clips))
     with ExitStack() as stack:
         if model_path.suffix == ".pt":
+            from edgefusion.model.checkpoint import load_checkpoint  # torch: only a checkpoint needs it
+
             model: EmotionNet | Runner
             model, ckpt = load_checkpoint(model_path)
             cfg, extra, adaptable = model.cfg, ckpt, True

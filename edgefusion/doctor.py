@@ -299,7 +299,7 @@ def check_torch() -> list[Check]:
     try:
         import torch
     except ImportError as e:
-        missing = f"not importable ({_first_line(e)})"
+        missing = f"not importable ({_first_line(e)}): train, export and .pt checkpoints need it; artifacts do not"
         return [Check("torch", False, missing, TORCH_FIX), Check("torch CUDA", None, "torch is missing", TORCH_FIX)]
     version = _version_of(torch)
     cuda_build = torch.version.cuda
@@ -406,7 +406,7 @@ def check_onnxruntime() -> list[Check]:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        missing = f"not importable ({_first_line(e)})"
+        missing = f"not importable ({_first_line(e)}): train, export and .pt checkpoints need it; artifacts do not"
         return [Check("ONNX Runtime", False, missing, ORT_FIX), Check("ONNX Runtime GPU", None, missing, ORT_FIX)]
     providers = list(ort.get_available_providers())
     listed = ", ".join(_short(p) for p in providers)
@@ -449,7 +449,7 @@ def check_opencv() -> list[Check]:
     try:
         import cv2
     except ImportError as e:
-        missing = f"not importable ({_first_line(e)})"
+        missing = f"not importable ({_first_line(e)}): train, export and .pt checkpoints need it; artifacts do not"
         return [Check("OpenCV", False, missing, OPENCV_FIX), Check("OpenCV GStreamer", None, missing, OPENCV_FIX)]
     from edgefusion.data.faces import CASCADE_FILE, INSTALL_HINT, FaceDetector
 
@@ -729,6 +729,11 @@ def _summary(checks: Sequence[Check]) -> str:
     failed = failed_required(checks)
     if failed:
         names = ", ".join(c.name for c in failed)
+        if names == "torch":
+            return (
+                "1 required check(s) failed (torch): train, export and .pt checkpoints will not work until it "
+                "passes; .onnx and .engine artifacts run without it"
+            )
         return f"{len(failed)} required check(s) failed ({names}): the CPU path will not work until they pass"
     optional = sum(1 for c in checks if c.ok is False)
     return "the CPU path (train, export, quantize, ONNX Runtime) is ready" + (

@@ -7,6 +7,10 @@ per-modality heads are scored on the clips that have that modality.
 
 Where the model gives its audio embedding, the per-clip sums of it come back too (the input of
 speaker adaptation, ``edgefusion.adaptation``), and a per-clip ``shifts`` centres each clip.
+
+numpy only at import: scoring an artifact (``eval``, ``calibrate``'s and ``build``'s accuracy
+gates) runs on a device that has ONNX Runtime or TensorRT and no torch. torch is imported only
+to score a PyTorch module.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from edgefusion.config import ModelConfig
 from edgefusion.data.corpus import Clip
@@ -24,18 +28,26 @@ from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_starts
 from edgefusion.labels import CLASSES, NUM_CLASSES
 from edgefusion.metrics import Scores, score
-from edgefusion.model.network import EmotionNet
 from edgefusion.runtime.runner import EMBEDDING_OUTPUT, SHIFT_INPUT, Runner
 from edgefusion.runtime.runner import OUTPUTS as RUNNER_OUTPUTS
+
+if TYPE_CHECKING:
+    from edgefusion.model.network import EmotionNet
 
 OUTPUTS = ("fused", "audio", "video")
 
 
 @dataclass
 class Batch:
-    audio: torch.Tensor  # float32 [B, S]
-    video: torch.Tensor | None  # uint8 [B, T, H, W, 3]; None when no window has video
-    present: torch.Tensor  # float32 [B, 2]
+    audio: np.ndarray  # float32 [B, S]
+    video: np.ndarray | None  # uint8 [B, T, H, W, 3]; None when no window has video
+    present: np.ndarray  # float32 [B, 2]
+
+    def feed(self) -> dict[str, np.ndarray]:
+        """The exported graph's inputs (an exported graph always takes video: collate with ``force_video``)."""
+        if self.video is None:
+            raise ValueError("an artifact's feed needs video: collate(..., force_video=True)")
+        return {"audio": self.audio, "video": self.video, "present": self.present}
 
 
 def collate(windows: Sequence[Window], cfg: ModelConfig, force_video: bool = False) -> Batch:
@@ -52,7 +64,7 @@ def collate(windows: Sequence[Window], cfg: ModelConfig, force_video: bool = Fal
         if w.video is not None and video is not None:
             video[i] = w.video
             present[i, 1] = 1.0
-    return Batch(torch.from_numpy(audio), None if video is None else torch.from_numpy(video), torch.from_numpy(present))
+    return Batch(audio, video, present)
 
 
 @dataclass
@@ -84,24 +96,26 @@ BatchFn = Callable[[Sequence[Window], np.ndarray | None], dict[str, np.ndarray]]
 
 def _batch_fn(model: EmotionNet | Runner, cfg: ModelConfig) -> BatchFn:
     """(windows, shifts [B, D] or None) -> the runner's outputs as numpy, from a module or any runner."""
-    if isinstance(model, EmotionNet):
+    if not isinstance(model, Runner):
+        import torch
 
         def run_module(windows: Sequence[Window], shift: np.ndarray | None) -> dict[str, np.ndarray]:
             batch = collate(windows, cfg)
-            if shift is None:
-                shift_t = torch.zeros(len(windows), cfg.embed_dim)
-            else:
-                shift_t = torch.from_numpy(shift.astype(np.float32))
+            video = None if batch.video is None else torch.from_numpy(batch.video)
+            shift = np.zeros((len(windows), cfg.embed_dim), np.float32) if shift is None else shift
             with torch.no_grad():
-                out = model.deploy(batch.audio, batch.video, batch.present, shift_t)
+                out = model.deploy(
+                    torch.from_numpy(batch.audio),
+                    video,
+                    torch.from_numpy(batch.present),
+                    torch.from_numpy(shift.astype(np.float32)),
+                )
             return {k: t.numpy() for k, t in zip((*RUNNER_OUTPUTS, EMBEDDING_OUTPUT), out, strict=True)}
 
         return run_module
 
     def run_artifact(windows: Sequence[Window], shift: np.ndarray | None) -> dict[str, np.ndarray]:
-        batch = collate(windows, cfg, force_video=True)  # an exported graph always takes video
-        assert batch.video is not None
-        feed = {"audio": batch.audio.numpy(), "video": batch.video.numpy(), "present": batch.present.numpy()}
+        feed = collate(windows, cfg, force_video=True).feed()
         if shift is not None:
             feed[SHIFT_INPUT] = shift.astype(np.float32)
         return model.infer(feed)
@@ -123,7 +137,7 @@ def predict_clips(
     ``model`` is a module (training) or an active runner of any backend (eval of artifacts).
     ``shifts`` [N, D]: each clip's speaker shift, fed to every window of the clip (None: unadapted).
     """
-    is_module = isinstance(model, EmotionNet)
+    is_module = not isinstance(model, Runner)
     cfg = model.cfg if is_module else model.meta.config
     was_training = model.training if is_module else False
     if is_module:

@@ -55,7 +55,22 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def drop_modalities(batch: Batch, p: float, rng: np.random.Generator) -> Batch:
+@dataclass
+class TensorBatch:
+    """A collated ``Batch`` as torch tensors: what the training step feeds the network."""
+
+    audio: torch.Tensor  # float32 [B, S]
+    video: torch.Tensor | None  # uint8 [B, T, H, W, 3]; None when no window has video
+    present: torch.Tensor  # float32 [B, 2]
+
+    @classmethod
+    def of(cls, batch: Batch) -> TensorBatch:
+        """Views of ``batch``'s arrays, not copies."""
+        video = None if batch.video is None else torch.from_numpy(batch.video)
+        return cls(torch.from_numpy(batch.audio), video, torch.from_numpy(batch.present))
+
+
+def drop_modalities(batch: TensorBatch, p: float, rng: np.random.Generator) -> TensorBatch:
     """With probability ``p``, a sample that has both modalities loses one (each half the time)."""
     both = (batch.present.sum(1) == 2).numpy()
     hit = both & (rng.random(len(both)) < p)
@@ -63,10 +78,12 @@ def drop_modalities(batch: Batch, p: float, rng: np.random.Generator) -> Batch:
     present = batch.present.clone()
     for i in np.flatnonzero(hit):
         present[i, lose[i]] = 0.0
-    return Batch(batch.audio, batch.video, present)
+    return TensorBatch(batch.audio, batch.video, present)
 
 
-def mixup(batch: Batch, targets: torch.Tensor, alpha: float, rng: np.random.Generator) -> tuple[Batch, torch.Tensor]:
+def mixup(
+    batch: TensorBatch, targets: torch.Tensor, alpha: float, rng: np.random.Generator
+) -> tuple[TensorBatch, torch.Tensor]:
     """Blend each sample with a random partner: ``lam * x + (1 - lam) * x[partner]``, same for targets.
 
     ``targets`` are class probabilities [B, C]. A modality counts as present only when both
@@ -80,7 +97,7 @@ def mixup(batch: Batch, targets: torch.Tensor, alpha: float, rng: np.random.Gene
         blended = lam * video.float() + (1 - lam) * video[partner].float()
         video = blended.round().clamp(0, 255).to(torch.uint8)
     present = batch.present * batch.present[partner]
-    return Batch(audio, video, present), lam * targets + (1 - lam) * targets[partner]
+    return TensorBatch(audio, video, present), lam * targets + (1 - lam) * targets[partner]
 
 
 def loss_fn(
@@ -146,7 +163,8 @@ def train(
             for first in range(0, len(order), tcfg.batch_size):
                 idx = order[first : first + tcfg.batch_size]
                 windows = [_train_window(train_clips[i], store, cfg, tcfg, rng) for i in idx]
-                batch = drop_modalities(collate(windows, cfg, force_video=corpus_has_video), tcfg.modality_dropout, rng)
+                collated = TensorBatch.of(collate(windows, cfg, force_video=corpus_has_video))
+                batch = drop_modalities(collated, tcfg.modality_dropout, rng)
                 targets: torch.Tensor = labels_all[idx]
                 if tcfg.mixup_alpha > 0:
                     batch, targets = mixup(batch, F.one_hot(targets, cfg.num_classes).float(), tcfg.mixup_alpha, rng)

@@ -13,9 +13,8 @@ from edgefusion.config import ModelConfig, TrainConfig
 from edgefusion.data.corpus import scan_corpus
 from edgefusion.data.splits import split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.evaluate import Batch
 from edgefusion.model.checkpoint import load_checkpoint
-from edgefusion.train import drop_modalities, lr_factor, train
+from edgefusion.train import TensorBatch, drop_modalities, lr_factor, train
 
 SMALL = ModelConfig(blocks=((16, 2), (24, 2)), stem_channels=8, embed_dim=32, heads=2)
 QUICK = TrainConfig(epochs=2, batch_size=8, warmup_epochs=1)
@@ -50,7 +49,7 @@ def test_lr_schedule_warms_up_then_decays() -> None:
 
 def test_modality_dropout_only_touches_clips_with_both() -> None:
     present = torch.tensor([[1.0, 1.0]] * 50 + [[1.0, 0.0]] * 5 + [[0.0, 1.0]] * 5)
-    batch = Batch(torch.zeros(60, 4), None, present)
+    batch = TensorBatch(torch.zeros(60, 4), None, present)
     out = drop_modalities(batch, 1.0, np.random.default_rng(0)).present
     assert (out[:50].sum(1) == 1).all()  # each lost exactly one
     assert 10 < int(out[:50, 0].sum()) < 40  # both kinds of loss happen

@@ -76,11 +76,9 @@ class WindowFeeds:
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for first in range(0, len(self.windows), self.batch):
-            b = collate(self.windows[first : first + self.batch], self.cfg, force_video=True)
-            assert b.video is not None
-            feed = {"audio": b.audio.numpy(), "video": b.video.numpy(), "present": b.present.numpy()}
+            feed = collate(self.windows[first : first + self.batch], self.cfg, force_video=True).feed()
             if self.with_shift:
-                feed[SHIFT_INPUT] = np.zeros((len(b.audio), self.cfg.embed_dim), dtype=np.float32)
+                feed[SHIFT_INPUT] = np.zeros((len(feed["audio"]), self.cfg.embed_dim), dtype=np.float32)
             yield feed
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -47,9 +47,7 @@ def clip_feed(clips: Sequence[Clip], store: ClipStore, cfg: ModelConfig, windows
         audio, track = store.audio(clips[i]), store.faces(clips[i])
         starts = scoring_starts(clip_seconds(audio, track, cfg.sample_rate), cfg.window_seconds, 0.5)
         cut.append(cut_window(audio, track, starts[len(starts) // 2], cfg))
-    batch = collate(cut, cfg, force_video=True)
-    assert batch.video is not None
-    return {"audio": batch.audio.numpy(), "video": batch.video.numpy(), "present": batch.present.numpy()}
+    return collate(cut, cfg, force_video=True).feed()
 
 
 def synthetic_feed(cfg: ModelConfig, windows: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
