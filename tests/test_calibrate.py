@@ -129,11 +129,10 @@ def test_ranges_measured_again_are_those_quantize_static_kept(
     cfg = ModelConfig()
     clips = draw_clips(scan_corpus(av_corpus), 6, seed=0)
     feeds = WindowFeeds(clips, ClipStore(cfg), cfg, with_shift=True)
-    model = onnx.load(str(parent))
-    kept = q.quantize(model, feeds, method, target).ranges
+    kept = q.quantize(onnx.load(str(parent)), feeds, method, target).ranges
     ops = list(q.TENSORRT_OPS) if target == "tensorrt" else q.CPU_OPS
     with tempfile.TemporaryDirectory() as tmp:
-        again = q.measure_ranges(model, feeds, method, ops, Path(tmp))
+        again = q.measure_ranges(parent, feeds, method, ops, Path(tmp))
     assert len(kept) > 20 and set(again) == set(kept)
     for name, (lo, hi) in kept.items():
         assert again[name] == pytest.approx((lo, hi), rel=1e-6, abs=1e-9), name

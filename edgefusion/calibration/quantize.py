@@ -16,7 +16,6 @@ Two targets, because the two consumers want different graphs:
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import tempfile
@@ -77,10 +76,13 @@ def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: st
         ops = CPU_OPS
     keeps_ranges = _writes_calibration_cache()
     with tempfile.TemporaryDirectory(prefix="edgefusion-quant-") as tmp, _quiet():
-        out, cache = Path(tmp) / "model.int8.onnx", Path(tmp) / "ranges.json"
+        src, out, cache = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx", Path(tmp) / "ranges.json"
+        # a file, not the ModelProto: ONNX Runtime moves a ModelProto's weights to external files
+        # (in place), and 1.18 then looks for them where they are not
+        onnx.save_model(model, str(src))
         feeds.rewind()
         quantize_static(
-            copy.deepcopy(model),  # ONNX Runtime moves a ModelProto's weights to external files in place
+            src,
             out,
             feeds,
             quant_format=QuantFormat.QDQ,
@@ -93,7 +95,7 @@ def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: st
             **types,
         )
         quantized = onnx.load(str(out))
-        ranges = _read_ranges(cache) if keeps_ranges else measure_ranges(model, feeds, method, ops, Path(tmp))
+        ranges = _read_ranges(cache) if keeps_ranges else measure_ranges(src, feeds, method, ops, Path(tmp))
     return Quantized(quantized, ranges, excluded)
 
 
@@ -110,9 +112,9 @@ def _writes_calibration_cache() -> bool:
 
 
 def measure_ranges(
-    model: onnx.ModelProto, feeds: WindowFeeds, method: str, ops: list[str] | None, tmp: Path
+    path: Path, feeds: WindowFeeds, method: str, ops: list[str] | None, tmp: Path
 ) -> dict[str, tuple[float, float]]:
-    """The activation ranges ``quantize_static`` measures, measured again by its own calibrator.
+    """The activation ranges ``quantize_static`` measures on the graph at ``path``, measured again.
 
     For an ONNX Runtime whose ``quantize_static`` keeps them to itself: the same calibrator, ops,
     options and strides, so the same ranges (a test holds the two to each other).
@@ -120,8 +122,6 @@ def measure_ranges(
     from onnxruntime.quantization.calibrate import create_calibrator
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-    path = tmp / "ranges-model.onnx"
-    onnx.save_model(copy.deepcopy(model), str(path), save_as_external_data=True)
     calibrator = create_calibrator(
         path,
         ops or sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),
