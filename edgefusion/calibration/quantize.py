@@ -102,7 +102,7 @@ def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: st
 def _writes_calibration_cache() -> bool:
     """Does this ONNX Runtime's ``quantize_static`` hand back the ranges it measured (a JSON cache)?
 
-    Releases for Python 3.10, which JetPack 6 ships, end at 1.23, before the cache existed.
+    From 1.27 on; releases for Python 3.10, which JetPack 6 ships, end at 1.23.
     """
     import inspect
 
