@@ -1,0 +1,57 @@
+"""benchmarks/speaker_folds.py: folds that never share a speaker, run through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import load_benchmark
+
+folds = load_benchmark("speaker_folds")
+
+
+def test_folds_are_contiguous_disjoint_and_cover_every_actor() -> None:
+    actors = [f"{i:02d}" for i in range(1, 17)]
+    assert folds.folds_of(actors, 4) == [actors[0:4], actors[4:8], actors[8:12], actors[12:16]]
+    uneven = folds.folds_of(actors[:10], 4)
+    assert [len(g) for g in uneven] == [3, 3, 2, 2] and [a for g in uneven for a in g] == actors[:10]
+
+
+def test_one_fold_trained_and_scored_by_the_cli(av_corpus: Path, tmp_path: Path) -> None:
+    out, report = tmp_path / "runs", tmp_path / "folds.json"
+    args = [str(av_corpus), "--test", "1003", "--train-arg=--epochs=1", "--out", str(out), "--json", str(report)]
+    assert folds.main(args) == 0
+    (run,) = json.loads(report.read_text())["runs"]
+    assert run["test"] == ["1003"] and run["train"] == ["1001", "1002"]
+    assert run["val_actors"] and set(run["val_actors"]) < {"1001", "1002"}
+    scored = json.loads((out / f"{run['name']}.eval.json").read_text())
+    assert scored["actors"] == ["1003"]
+    assert run["fused"] == scored["fused"]["accuracy"]
+    assert run["adapted"] == scored["speaker_adapted"]["fused"]["accuracy"]
+    trained = json.loads((out / f"{run['name']}.json").read_text())
+    assert trained["train_config"]["epochs"] == 1  # --train-arg reached `edgefusion train`
+
+    model = out / f"{run['name']}.pt"
+    stamp = model.stat().st_mtime_ns
+    assert folds.main(args) == 0  # resumed: read, not trained again
+    assert model.stat().st_mtime_ns == stamp
+    assert json.loads(report.read_text())["runs"][0]["fused"] == run["fused"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--folds", "1"], "--folds 1: need 2 to 3 folds"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--seeds", "a"], "--seeds 'a'"),
+        (["--test", "1009"], "no clips of actor(s) 1009"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    av_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], fragment: str
+) -> None:
+    assert folds.main([str(av_corpus), "--out", str(tmp_path / "runs"), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0]
