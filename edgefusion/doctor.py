@@ -406,7 +406,7 @@ def check_onnxruntime() -> list[Check]:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        missing = f"not importable ({_first_line(e)}): train, export and .pt checkpoints need it; artifacts do not"
+        missing = f"not importable ({_first_line(e)})"
         return [Check("ONNX Runtime", False, missing, ORT_FIX), Check("ONNX Runtime GPU", None, missing, ORT_FIX)]
     providers = list(ort.get_available_providers())
     listed = ", ".join(_short(p) for p in providers)
@@ -449,7 +449,7 @@ def check_opencv() -> list[Check]:
     try:
         import cv2
     except ImportError as e:
-        missing = f"not importable ({_first_line(e)}): train, export and .pt checkpoints need it; artifacts do not"
+        missing = f"not importable ({_first_line(e)})"
         return [Check("OpenCV", False, missing, OPENCV_FIX), Check("OpenCV GStreamer", None, missing, OPENCV_FIX)]
     from edgefusion.data.faces import CASCADE_FILE, INSTALL_HINT, FaceDetector
 
