@@ -1,7 +1,7 @@
 """The recipe on every speaker: speaker-disjoint folds, each trained and scored by the CLI's defaults.
 
     .venv/bin/python benchmarks/speaker_folds.py [DATA] [--folds 4 | --test 13-16 ...] \
-        [--seeds 0,1] [--jobs 2] [--train-arg=--epochs=20 ...] [--out DIR] [--json out.json]
+        [--seeds 0,1] [--jobs 2] [--threads 1] [--train-arg=--epochs=20 ...] [--out DIR] [--json out.json]
 
 One test split (actors 13-16) of four speakers says little about the recipe: on 176 clips a
 seed moves the score by ten points, and the speakers held out decide as much. This script
@@ -14,8 +14,9 @@ user runs,
 
 and tabulates each run's fused accuracy and macro-F1 unadapted and speaker-adapted, with the
 mean and the range over runs. --jobs runs that many at once, each on its share of the cores
-(OMP_NUM_THREADS), so a run's figures depend on --jobs as they do on the thread count. A run
-whose eval JSON is already in --out is read, not run again: an interrupted study resumes.
+or on --threads (OMP_NUM_THREADS); a run's figures depend on the thread count, which changes
+the order of float32 sums. A run whose eval JSON is already in --out is read, not run again:
+an interrupted study resumes.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--folds", type=int, default=4, help="contiguous groups of actors, each held out once")
     p.add_argument("--test", action="append", help="a test group instead of --folds, e.g. 13-16 (repeatable)")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds, each run on every group")
-    p.add_argument("--jobs", type=int, default=1, help="runs at once, each on cores/jobs threads")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once")
+    p.add_argument("--threads", type=int, help="threads per run [default: cores / jobs]")
     p.add_argument("--train-arg", action="append", default=[], help="passed to `edgefusion train` (repeatable)")
     p.add_argument("--out", type=Path, default=Path("speaker-folds"), help="folder for models, logs, reports")
     p.add_argument("--json", type=Path, help="write every run and the summary here")
@@ -172,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.jobs < 1:
             raise EdgefusionError(f"--jobs must be at least 1, got {args.jobs}")
+        if args.threads is not None and args.threads < 1:
+            raise EdgefusionError(f"--threads must be at least 1, got {args.threads}")
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             raise EdgefusionError(f"{args.json}: folder {args.json.parent} does not exist")
         runs = plan(args.data, args.folds, args.test, seeds)
         args.out.mkdir(parents=True, exist_ok=True)
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         console.print(f"{len(runs)} runs, {args.jobs} at a time on {threads} thread(s) each, in {args.out}")
         with ThreadPoolExecutor(args.jobs) as pool:
             done = list(pool.map(lambda r: execute(r, args.data, args.out, args.train_arg, threads, console), runs))

@@ -45,6 +45,7 @@ def test_one_fold_trained_and_scored_by_the_cli(av_corpus: Path, tmp_path: Path)
     [
         (["--folds", "1"], "--folds 1: need 2 to 3 folds"),
         (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--threads", "0"], "--threads must be at least 1"),
         (["--seeds", "a"], "--seeds 'a'"),
         (["--test", "1009"], "no clips of actor(s) 1009"),
     ],
