@@ -13,7 +13,7 @@ user runs,
     edgefusion eval DIR/<run>.pt DATA --actors <the group> --adapt --json DIR/<run>.eval.json
 
 and tabulates each run's fused accuracy and macro-F1 unadapted and speaker-adapted, with the
-mean and the range over runs. --jobs runs that many at once, each on its share of the cores
+mean over runs (--json also keeps the range). --jobs runs that many at once, each on its share of the cores
 or on --threads (OMP_NUM_THREADS); a run's figures depend on the thread count, which changes
 the order of float32 sums. A run whose eval JSON is already in --out is read, not run again:
 an interrupted study resumes.
@@ -35,7 +35,7 @@ from rich.table import Table
 
 from edgefusion.data.corpus import scan_corpus
 from edgefusion.data.splits import parse_actors, select_actors
-from edgefusion.errors import EdgefusionError
+from edgefusion.errors import EdgefusionError, require_writable
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/ravdess-speech"
 EDGEFUSION = [sys.executable, "-m", "edgefusion"]
@@ -112,7 +112,8 @@ def execute(run: Run, data: Path, out: Path, train_args: list[str], threads: int
     if summary.exists():
         trained = json.loads(summary.read_text())
         run.val_actors, run.train_seconds = trained["val_actors"], trained["seconds"]
-    console.print(f"{run.name}: fused {run.fused:.1%}" + (f", adapted {run.adapted:.1%}" if run.adapted else ""))
+    adapted_text = "" if run.adapted is None else f", adapted {run.adapted:.1%}"
+    console.print(f"{run.name}: fused {run.fused:.1%}{adapted_text}")
     return run
 
 
@@ -182,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             raise EdgefusionError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
         if not args.data.is_dir():
             raise EdgefusionError(f"{args.data}: no such corpus folder")
-        if args.json is not None and not args.json.parent.is_dir():
-            raise EdgefusionError(f"{args.json}: folder {args.json.parent} does not exist")
+        if args.json is not None:
+            require_writable(args.json)
         runs = plan(args.data, args.folds, args.test, seeds)
         args.out.mkdir(parents=True, exist_ok=True)
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)

@@ -34,6 +34,7 @@ from edgefusion.export.graph import keep_fp32_nodes
 
 if TYPE_CHECKING:
     from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import TensorsData
 
 METHODS = ("entropy", "minmax", "percentile")
 TARGETS = ("cpu", "tensorrt")
@@ -133,12 +134,8 @@ def measure_ranges(
     for start in range(0, len(feeds), stride):
         feeds.set_range(start, start + stride)
         calibrator.collect_data(feeds)
-    ranges: dict[str, tuple[float, float]] = {}
-    for name, value in calibrator.compute_data().data.items():
-        lo, hi = value.range_value
-        ranges[name] = (float(np.min(lo)), float(np.max(hi)))
     feeds.rewind()
-    return ranges
+    return _ranges_of(calibrator.compute_data())
 
 
 def _calibration_method(method: str) -> CalibrationMethod:
@@ -176,10 +173,15 @@ def _read_ranges(cache: Path) -> dict[str, tuple[float, float]]:
     """Tensor ranges from ONNX Runtime's JSON calibration cache."""
     from onnxruntime.quantization.calibrate import load_tensors_data
 
+    return _ranges_of(load_tensors_data(cache))
+
+
+def _ranges_of(tensors: TensorsData) -> dict[str, tuple[float, float]]:
+    """tensor -> (min, max) from ONNX Runtime's ``TensorsData`` (ranges held as 0-d or [1] arrays)."""
     ranges: dict[str, tuple[float, float]] = {}
-    for name, value in load_tensors_data(cache).data.items():
+    for name, value in tensors.data.items():
         lo, hi = value.range_value
-        ranges[name] = (float(np.min(lo)), float(np.max(hi)))  # stored as 0-d or [1] arrays
+        ranges[name] = (float(np.min(lo)), float(np.max(hi)))
     return ranges
 
 
