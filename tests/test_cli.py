@@ -18,8 +18,12 @@ from tests.conftest import tone, write_wav
 EDGEFUSION = [sys.executable, "-m", "edgefusion"]
 
 
-def cli(*args: str | Path, cache: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache) if cache else os.environ.get("XDG_CACHE_HOME", ""), COLUMNS="160")
+def cli(
+    *args: str | Path, cache: Path | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``edgefusion ARGS`` in a process of its own; ``env`` adds to (or overrides) its environment."""
+    cache_home = str(cache) if cache else os.environ.get("XDG_CACHE_HOME", "")
+    env = dict(os.environ, XDG_CACHE_HOME=cache_home, COLUMNS="160") | (env or {})
     proc = subprocess.run([*EDGEFUSION, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
     if check:
         assert proc.returncode == 0, proc.stderr

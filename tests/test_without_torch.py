@@ -16,26 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import EDGEFUSION, cli, one_line_error
+from tests.test_cli import cli, one_line_error
 
 HIDE_TORCH = 'raise ModuleNotFoundError("No module named \'torch\' (hidden by this test)", name="torch")\n'
 
 
 @pytest.fixture(scope="module")
 def no_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment for a process in which ``import torch`` fails."""
+    """What a process's environment needs for ``import torch`` to fail (its own clip cache too)."""
     work = tmp_path_factory.mktemp("no-torch")
     (work / "hide" / "torch").mkdir(parents=True)
     (work / "hide" / "torch" / "__init__.py").write_text(HIDE_TORCH)
     path = os.pathsep.join(p for p in (str(work / "hide"), os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, XDG_CACHE_HOME=str(work / "cache"), COLUMNS="160")
-
-
-def without_torch(env: dict[str, str], *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*EDGEFUSION, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+    return {"PYTHONPATH": path, "XDG_CACHE_HOME": str(work / "cache")}
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +44,19 @@ def onnx_model(untrained_checkpoint: Path, tmp_path_factory: pytest.TempPathFact
 
 
 def test_torch_is_hidden(no_torch: dict[str, str]) -> None:
-    proc = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=no_torch)
+    env = dict(os.environ) | no_torch
+    proc = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=env)
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
 
 
 def test_artifact_verbs_run_without_torch(
     no_torch: dict[str, str], onnx_model: Path, av_corpus: Path, tmp_path: Path
 ) -> None:
-    proc = without_torch(no_torch, "info", onnx_model)
+    proc = cli("info", onnx_model, env=no_torch)
     assert "audio_shift" in proc.stdout and "logits" in proc.stdout
 
     scores = tmp_path / "eval.json"
-    without_torch(no_torch, "eval", onnx_model, av_corpus, "--actors", "1003", "--adapt", "--json", scores)
+    cli("eval", onnx_model, av_corpus, "--actors", "1003", "--adapt", "--json", scores, env=no_torch)
     report = json.loads(scores.read_text())
     assert report["fused"]["n"] == 6 and report["speaker_adapted"]["fused"]["n"] == 6
 
@@ -70,24 +64,24 @@ def test_artifact_verbs_run_without_torch(
     mp4 = (av_corpus / "VideoFlash" / wav.name).with_suffix(".mp4")
     events = tmp_path / "events.jsonl"
     run = ("run", onnx_model, "--audio", f"file://{wav}", "--video", f"file://{mp4}", "--fast", "--jsonl", events)
-    without_torch(no_torch, *run)
+    cli(*run, env=no_torch)
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert lines and all(e["label"] in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD") for e in lines)
 
     bench = tmp_path / "bench.json"
-    without_torch(
-        no_torch, "bench", onnx_model, "--runs", "5", "--warmup", "1", "--threads", "1",
-        "--data", av_corpus, "--actors", "1003", "--json", bench,
+    cli(
+        "bench", onnx_model, "--runs", "5", "--warmup", "1", "--threads", "1",
+        "--data", av_corpus, "--actors", "1003", "--json", bench, env=no_torch,
     )  # fmt: skip
     (row,) = json.loads(bench.read_text())["artifacts"]
     assert row["latency"]["runs"] == 5 and row["clips"] == 6
     assert row["memory"]["peak_rss_mb"] > row["memory"]["base_rss_mb"] > 0  # the probe process ran too
 
     int8, calib = tmp_path / "model.int8.onnx", tmp_path / "model.calib"
-    without_torch(
-        no_torch, "calibrate", onnx_model, av_corpus, "-o", int8, "--target", "cpu", "--method", "minmax",
+    cli(
+        "calibrate", onnx_model, av_corpus, "-o", int8, "--target", "cpu", "--method", "minmax",
         "--samples", "8", "--actors", "1001,1002", "--eval-actors", "1003", "--max-drop", "100",
-        "--calib-cache", calib,
+        "--calib-cache", calib, env=no_torch,
     )  # fmt: skip
     assert int8.stat().st_size > 0 and calib.read_text().startswith("TRT-")
 
@@ -96,7 +90,7 @@ def test_what_needs_torch_says_so_in_one_line(
     no_torch: dict[str, str], untrained_checkpoint: Path, av_corpus: Path
 ) -> None:
     for args in (("info", untrained_checkpoint), ("eval", untrained_checkpoint, av_corpus), ("train", av_corpus)):
-        one_line_error(without_torch(no_torch, *args, check=False), "torch is not installed", ".onnx")
-    proc = without_torch(no_torch, "doctor", check=False)
+        one_line_error(cli(*args, check=False, env=no_torch), "torch is not installed", ".onnx")
+    proc = cli("doctor", check=False, env=no_torch)
     assert proc.returncode == 1  # torch is required for the whole toolkit
     assert ".onnx and .engine artifacts run without it" in proc.stdout
