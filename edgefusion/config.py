@@ -123,8 +123,6 @@ class TrainConfig:
     # weight of the per-modality heads' losses next to the fused loss
     aux_weight: float = 0.5
     val_fraction: float = 0.2
-    # exponential moving average of the weights, scored and kept instead of the raw weights (0 = off)
-    ema_decay: float = 0.0
     # mixup of whole windows (waveforms and frames) with a Beta(alpha, alpha) weight (0 = off)
     mixup_alpha: float = 0.0
     # speed perturbation: each training window is played back at a random speed in

@@ -5,8 +5,7 @@ smoothing, a random window per clip per epoch (time shift) played at a random sp
 +-10% (speed perturbation: pitch, formants and tempo move together), SpecAugment masks inside the
 network, modality dropout (a clip with both modalities loses one now and then, so the model
 also works on audio alone and video alone), auxiliary losses on the per-modality heads,
-optional mixup of whole windows, and an exponential moving average of the weights. The
-epoch with the best validation macro-F1 is kept (of the averaged weights when averaging).
+and optional mixup of whole windows. The epoch with the best validation macro-F1 is kept.
 """
 
 from __future__ import annotations
@@ -149,8 +148,6 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps_per_epoch * tcfg.warmup_epochs, total))
     corpus_has_video = any(c.video is not None for c in train_clips)
     labels_all = torch.tensor([c.label for c in train_clips])
-    ema = _ema(model, tcfg.ema_decay)
-    scored = ema.module if ema is not None else model
 
     best: tuple[float, int, dict[str, Any] | None, dict[str, torch.Tensor]] | None = None
     history: list[dict[str, float]] = []
@@ -173,8 +170,6 @@ def train(
                 loss.backward()
                 opt.step()
                 sched.step()
-                if ema is not None:
-                    ema.update_parameters(model)
                 losses.append(loss.item())
                 bar.update(task, advance=1, info=f"epoch {epoch}/{tcfg.epochs} loss {np.mean(losses):.3f}")
             row = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
@@ -182,7 +177,7 @@ def train(
             if val_clips:
                 val = {
                     k: s.to_dict()
-                    for k, s in predict_clips(scored, val_clips, store, tcfg.eval_hop_seconds).scores().items()
+                    for k, s in predict_clips(model, val_clips, store, tcfg.eval_hop_seconds).scores().items()
                 }
                 row |= {"val_accuracy": val["fused"]["accuracy"], "val_macro_f1": val["fused"]["macro_f1"]}
                 bar.update(
@@ -193,7 +188,7 @@ def train(
             history.append(row)
             metric = row.get("val_macro_f1", float(epoch))
             if best is None or metric > best[0]:
-                best = (metric, epoch, val, copy.deepcopy(scored.state_dict()))
+                best = (metric, epoch, val, copy.deepcopy(model.state_dict()))
 
     assert best is not None
     _, best_epoch, best_val, state = best
@@ -237,14 +232,6 @@ def _audio_reference(
         task = bar.add_task("audio reference", total=len(with_audio), info="for speaker adaptation")
         preds = predict_clips(model, with_audio, store, tcfg.eval_hop_seconds, progress=lambda n: bar.advance(task, n))
     return training_reference(preds)
-
-
-def _ema(model: EmotionNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
-    """A running average of the weights and the batch-norm statistics, or None when ``decay`` is 0."""
-    if decay <= 0:
-        return None
-    avg = torch.optim.swa_utils.get_ema_multi_avg_fn(decay)
-    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
 
 
 def _train_window(
