@@ -127,3 +127,41 @@ def test_standardise_per_window_or_per_band() -> None:
     torch.testing.assert_close(standardise(db + torch.randn(1, 8, 1) * 10, "band"), band, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="spec_norm"):
         ModelConfig(spec_norm="cepstral")
+
+
+def test_warp_scales_mel_from_its_low_edge_and_time_about_the_centre() -> None:
+    from edgefusion.model.network import warp
+
+    torch.manual_seed(0)
+    f, t = 16, 20
+    rows = torch.arange(f, dtype=torch.float32)[:, None].expand(f, t)
+    cols = torch.arange(t, dtype=torch.float32)[None, :].expand(f, t)
+    image = torch.stack([rows, cols])[:, None]  # [2, 1, F, T]: a ramp along each axis
+    # no warp is the identity
+    torch.testing.assert_close(warp(image, 0.0, 0.0), image, atol=1e-4, rtol=0)
+    # mel only: output row i reads input row fy * (i + 0.5) - 0.5 (pixel centres), one fy per sample
+    out = warp(image[:1].expand(8, 1, f, t), 0.2, 0.0)
+    # rows 1 to F/2 read inside the image for any fy in [0.8, 1.2] (row 0 clamps at the edge when fy < 1)
+    inner = out[:, 0, 1 : f // 2, :]
+    fy = (inner + 0.5) / (torch.arange(1, f // 2)[:, None] + 0.5)
+    assert ((fy - fy[:, :1, :1]).abs() < 1e-4).all()  # one factor per sample
+    factors = fy[:, 0, 0]
+    assert ((factors >= 0.8 - 1e-4) & (factors <= 1.2 + 1e-4)).all() and factors.std() > 0.01
+    # time only: about the centre, so the middle column stays where it was
+    out = warp(image[1:].expand(8, 1, f, t), 0.0, 0.2)
+    centre = (out[:, 0, :, t // 2 - 1] + out[:, 0, :, t // 2]) / 2
+    torch.testing.assert_close(centre, torch.full_like(centre, (t - 1) / 2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out[:, 0, 1:], out[:, 0, :1].expand(8, f - 1, t))  # rows untouched
+
+
+def test_warp_only_in_training() -> None:
+    torch.manual_seed(0)
+    model = EmotionNet(ModelConfig(freq_warp=0.1, time_warp=0.1, spec_time_masks=0, spec_freq_masks=0))
+    plain = EmotionNet(CFG)
+    audio = inputs(1)[0]
+    with torch.no_grad():
+        model.eval()
+        plain.eval()
+        torch.testing.assert_close(model.spectrogram(audio), plain.spectrogram(audio))
+        model.train()
+        assert not torch.allclose(model.spectrogram(audio), plain.spectrogram(audio), atol=1e-3)
