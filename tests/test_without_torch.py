@@ -1,8 +1,12 @@
 """A device that only runs artifacts needs no torch: every verb on an .onnx, in processes without it.
 
 JetPack ships TensorRT and ONNX Runtime, and torch only as a separate, large wheel. Each command
-below runs with a ``torch`` package first on ``PYTHONPATH`` that fails to import exactly as a
-missing one does (``ModuleNotFoundError``, name ``torch``), so any import of torch on these paths,
+below runs in an interpreter that cannot see torch: a ``sitecustomize`` on ``PYTHONPATH`` swaps
+site-packages for a folder of links to everything in it except torch's own packages. There,
+``import torch`` fails with ``ModuleNotFoundError`` and ``importlib.util.find_spec("torch")`` is
+None, as where torch was never installed. (A stand-in ``torch`` package that raises on import is
+not enough: libraries probe with ``find_spec`` first, and onnxruntime 1.23's ``tools`` package,
+which its quantization imports, then imports what it found.) Any import of torch on these paths,
 in the command or in a process it starts, fails the test.
 """
 
@@ -12,21 +16,41 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 from tests.test_cli import cli, one_line_error
 
-HIDE_TORCH = 'raise ModuleNotFoundError("No module named \'torch\' (hidden by this test)", name="torch")\n'
+TORCH_PACKAGES = ("torch", "functorch", "torchgen")  # what the torch wheel puts in site-packages
+SWAP_SITE = """import os
+import sys
+
+# site-packages -> the same without torch (written by tests/test_without_torch.py)
+FARMS = {farms!r}
+sys.path[:] = [FARMS.get(os.path.realpath(p), p) for p in sys.path]
+"""
+
+
+def _is_torch(name: str) -> bool:
+    return name in TORCH_PACKAGES or (name.startswith("torch-") and name.endswith(".dist-info"))
 
 
 @pytest.fixture(scope="module")
 def no_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """What a process's environment needs for ``import torch`` to fail (its own clip cache too)."""
+    """What a process's environment needs for torch to be absent (its own clip cache too)."""
     work = tmp_path_factory.mktemp("no-torch")
-    (work / "hide" / "torch").mkdir(parents=True)
-    (work / "hide" / "torch" / "__init__.py").write_text(HIDE_TORCH)
+    farms = {}
+    for i, real in enumerate(sorted({os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")})):
+        farm = work / f"site-{i}"
+        farm.mkdir()
+        for entry in Path(real).iterdir():
+            if not _is_torch(entry.name):
+                (farm / entry.name).symlink_to(entry)
+        farms[real] = str(farm)
+    (work / "hide").mkdir()
+    (work / "hide" / "sitecustomize.py").write_text(SWAP_SITE.format(farms=farms))
     path = os.pathsep.join(p for p in (str(work / "hide"), os.environ.get("PYTHONPATH", "")) if p)
     return {"PYTHONPATH": path, "XDG_CACHE_HOME": str(work / "cache")}
 
@@ -45,6 +69,9 @@ def onnx_model(untrained_checkpoint: Path, tmp_path_factory: pytest.TempPathFact
 
 def test_torch_is_hidden(no_torch: dict[str, str]) -> None:
     env = dict(os.environ) | no_torch
+    probe = "import importlib.util, onnxruntime, edgefusion; print(importlib.util.find_spec('torch'))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "None", proc.stderr  # the rest is still there
     proc = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=env)
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
 
