@@ -241,6 +241,17 @@ def test_bench_reports_every_figure_and_recommends(artifacts: dict, av_corpus: P
     assert "m.onnx: median" in proc.stdout and "REGRESSION" in proc.stdout
 
 
+def test_memory_probe_reports_its_own_peak_not_its_parents(artifacts: dict) -> None:
+    """Linux carries ru_maxrss over exec from the parent: a probe started by a process holding
+    600 MB must still report the few hundred MB an ONNX runner takes, not the parent's peak."""
+    from edgefusion.bench.memory import measure
+
+    held = np.ones(600 * 2**20 // 8)  # touched: 600 MB resident in this process
+    probe = measure(artifacts["fp32"], threads=1)
+    assert held.sum() > 0
+    assert 0 < probe.base_rss_mb < probe.peak_rss_mb < 500, probe
+
+
 def test_markdown_without_accuracy_has_no_accuracy_column() -> None:
     report = fake_report("m.onnx", np.full(10, 2.0), 0.5)
     del report["artifacts"][0]["accuracy"]

@@ -3,8 +3,10 @@
 Round-robin timing holds every runner in one process, where the peak belongs to all of them
 at once; so memory is measured apart: a fresh interpreter opens ONE runner, activates it,
 runs ``CALLS`` inferences and reports its peak resident set (``ru_maxrss``), the resident set
-before activation (interpreter, libraries, metadata) and, on a GPU runner, the device memory
-the runner took. ``python -m edgefusion.bench.memory ARTIFACT [--backend B] [--threads N]
+before the runner was opened (the interpreter, numpy and edgefusion's own modules: the same for
+every backend, so that each runner's share includes its framework's import, torch's or ONNX
+Runtime's or TensorRT's, wherever that runner happens to import it) and, on a GPU runner, the
+device memory the runner took. ``python -m edgefusion.bench.memory ARTIFACT [--backend B] [--threads N]
 [--batch B]`` prints one JSON line.
 """
 
@@ -28,12 +30,12 @@ TIMEOUT_S = 600.0
 @dataclass(frozen=True)
 class Memory:
     peak_rss_mb: float  # the process's peak resident set
-    base_rss_mb: float  # resident set before the runner was activated
+    base_rss_mb: float  # resident set before the runner was opened
     device_mb: float | None = None  # device memory taken by the runner (GPU runners)
 
     @property
     def runner_mb(self) -> float:
-        """What activating and running the artifact added to the process."""
+        """What opening, activating and running the artifact added to the process."""
         return self.peak_rss_mb - self.base_rss_mb
 
     def to_dict(self) -> dict[str, float | None]:
@@ -45,15 +47,33 @@ class Memory:
         }
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _status_mb(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (kB) in MB, or None where there is no procfs."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    return None
+
+
+def _rss_mb() -> float:
+    rss = _status_mb("VmRSS")
+    return float("nan") if rss is None else rss
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process image's peak resident set: ``VmHWM``, not ``ru_maxrss``.
+
+    Linux carries ``ru_maxrss`` over ``execve`` from the image that ran before, which for a
+    probe that ``subprocess`` starts is its parent's (fork and vfork share or copy the parent's
+    memory): the probe would report at least what ``edgefusion bench`` itself held. ``VmHWM``
+    belongs to the probe's own address space, new at exec.
+    """
+    hwm = _status_mb("VmHWM")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if hwm is None else hwm
 
 
 def _gpu_free_bytes() -> int | None:
@@ -79,11 +99,11 @@ def measure_here(path: Path, backend: str | None, options: dict[str, Any], batch
     from edgefusion.export.parity import synthetic_feed
     from edgefusion.runtime.runner import open_runner
 
+    base = _rss_mb()
     runner = open_runner(path, backend, **options)
     feed = synthetic_feed(runner.meta.config, windows=batch)
     on_gpu = runner.backend == "tensorrt"
     free_before = _gpu_free_bytes() if on_gpu else None
-    base = _rss_mb()
     with runner:
         for _ in range(CALLS):
             runner.infer(feed)
