@@ -2,7 +2,7 @@
 
 Round-robin timing holds every runner in one process, where the peak belongs to all of them
 at once; so memory is measured apart: a fresh interpreter opens ONE runner, activates it,
-runs ``CALLS`` inferences and reports its peak resident set (``ru_maxrss``), the resident set
+runs ``CALLS`` inferences and reports its peak resident set (``VmHWM``), the resident set
 before the runner was opened (the interpreter, numpy and edgefusion's own modules: the same for
 every backend, so that each runner's share includes its framework's import, torch's or ONNX
 Runtime's or TensorRT's, wherever that runner happens to import it) and, on a GPU runner, the
