@@ -18,13 +18,13 @@ from edgefusion.errors import EdgefusionError
 app = typer.Typer(
     name="edgefusion",
     help="Train, export, quantize, compile and run a shared-encoder audio-visual emotion model on the edge.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 # Long paths stay on one line (greppable, pasteable). Piped into a file or a log, tables get
 # PIPE_WIDTH columns rather than rich's 80, which folds every cell (COLUMNS still wins).
 PIPE_WIDTH = 200
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)
 # A device that only runs artifacts may have no torch: what needs it says so in one line.
 TORCH_MISSING = (
     "torch is not installed: train, export and .pt checkpoints need it (pip install torch, or `make venv`); "
@@ -482,9 +482,34 @@ def make_corpus(
     run_make_corpus(folder, actors, sentences, seed, video, err)
 
 
+def _usage_error_type() -> type[Exception]:
+    """The base class of the parser's usage errors (a missing argument, a bad value, an unknown verb)."""
+    if hasattr(typer, "TyperException"):  # typer 0.2x+ parses with a click of its own, raising these
+        return typer.TyperException
+    import click  # earlier typer releases parse with click itself
+
+    return click.ClickException
+
+
+def _usage_line(e: Exception) -> str:
+    """A usage error as one line: the verb, click's message, where to read more."""
+    ctx = getattr(e, "ctx", None)
+    command = ctx.command_path if ctx is not None else "edgefusion"
+    message = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    return f"{command}: {message} (see '{command} --help')"
+
+
 def main() -> None:
+    # standalone_mode off: usage errors come here, to be said in one line like every other
+    # error, instead of rich's boxed panel; the exit code is what the command or click gave
+    args = sys.argv[1:] or ["--help"]  # `edgefusion` alone shows what it can do
     try:
-        app()
+        code = app(args=args, prog_name="edgefusion", standalone_mode=False)
+    except _usage_error_type() as e:
+        err.print(f"[bold red]error:[/] {escape(_usage_line(e))}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:  # click before typer 0.2x turns Ctrl-C into this (later ones into Exit(130))
+        code = INTERRUPTED
     except EdgefusionError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -494,5 +519,8 @@ def main() -> None:
         err.print(f"[bold red]error:[/] {escape(TORCH_MISSING)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
+        code = INTERRUPTED
+    if code == INTERRUPTED:
         err.print("interrupted")
-        sys.exit(130)
+    if isinstance(code, int) and code:  # typer.Exit(code) from a command (doctor's failed checks), Ctrl-C
+        sys.exit(code)

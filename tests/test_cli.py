@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,39 @@ def test_bad_options(tmp_path: Path, trained: Path, synthetic: Path) -> None:
         one_line_error(proc, plot, "a plot is written as .png, .pdf, .svg")
     one_line_error(cli("eval", trained, synthetic, "--actors", "", check=False), "--actors '' names no actor")
     one_line_error(cli("export", trained, "-o", tmp_path, check=False), "is a folder: give a file name")
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    """The parser's own errors read like every other error: one line, the verb, where to look."""
+    line = one_line_error(cli("train", check=False), "Missing argument 'DATA'", "see 'edgefusion train --help'")
+    assert line.startswith("error: edgefusion train: ")
+    one_line_error(cli("eval", "m.pt", tmp_path, "--hop", "abc", check=False), "Invalid value for '--hop'")
+    one_line_error(cli("train", tmp_path, "--nope", check=False), "No such option: --nope")
+    proc = cli("bogus", check=False)
+    one_line_error(proc, "No such command 'bogus'")
+    assert proc.returncode == 2 and proc.stdout == ""
+
+
+def test_no_verb_shows_the_help() -> None:
+    proc = cli()
+    assert "Usage: edgefusion" in proc.stdout and "train" in proc.stdout and proc.stderr == ""
+
+
+def test_ctrl_c_stops_with_one_word(synthetic: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), COLUMNS="160")
+    cmd = [*EDGEFUSION, "train", str(synthetic), "--out", str(tmp_path / "m.pt"), "--epochs", "500"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    said = []
+    for line in proc.stderr:  # the split is printed once the corpus is read: training is under way
+        said.append(line)
+        if line.startswith("val:"):
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, "".join(said) + rest
+    assert "Traceback" not in rest and rest.strip().splitlines()[-1] == "interrupted", rest
+    assert not (tmp_path / "m.pt").exists()  # nothing half-written
 
 
 def test_paths_with_brackets_print_as_they_are(tmp_path: Path) -> None:
