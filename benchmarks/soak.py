@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from edgefusion.bench.memory import status_mb
+
 RAVDESS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-speech"
 SAMPLE_EVERY = 5.0  # seconds between memory samples
 SETTLE = 60.0  # seconds before the baseline memory sample (imports, arenas, caches)
@@ -65,13 +67,6 @@ def face_video(seconds: float, path: Path) -> Path:
     return path
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path)
@@ -94,7 +89,9 @@ def main() -> None:
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
     while proc.poll() is None:
-        samples.append((time.monotonic() - start, rss_mb(proc.pid)))
+        rss = status_mb("VmRSS", proc.pid)
+        if rss is not None:  # None once the process has ended
+            samples.append((time.monotonic() - start, rss))
         time.sleep(SAMPLE_EVERY)
     if proc.returncode != 0:
         sys.exit(f"edgefusion run failed:\n{proc.stderr.read() if proc.stderr else ''}")

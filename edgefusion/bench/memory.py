@@ -47,10 +47,11 @@ class Memory:
         }
 
 
-def _status_mb(field: str) -> float | None:
-    """A ``/proc/self/status`` memory field (kB) in MB, or None where there is no procfs."""
+def status_mb(field: str, pid: int | str = "self") -> float | None:
+    """A ``/proc/PID/status`` memory field (kB, e.g. ``VmRSS``) in MB, or None where there is
+    no procfs, no such process or no such field."""
     try:
-        lines = Path("/proc/self/status").read_text().splitlines()
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return None
     for line in lines:
@@ -60,7 +61,7 @@ def _status_mb(field: str) -> float | None:
 
 
 def _rss_mb() -> float:
-    rss = _status_mb("VmRSS")
+    rss = status_mb("VmRSS")
     return float("nan") if rss is None else rss
 
 
@@ -72,7 +73,7 @@ def _peak_rss_mb() -> float:
     memory): the probe would report at least what ``edgefusion bench`` itself held. ``VmHWM``
     belongs to the probe's own address space, new at exec.
     """
-    hwm = _status_mb("VmHWM")
+    hwm = status_mb("VmHWM")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if hwm is None else hwm
 
 
