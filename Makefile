@@ -14,7 +14,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 APT_PACKAGES := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng
 DEMO_DIR ?= demo
-DEMO_EPOCHS ?= 20
+DEMO_EPOCHS ?= 15
 # the demo gate scores 48 clips, where one clip is 2.1 points: allow two
 
 .PHONY: demo test lint sysdeps venv clean
