@@ -29,6 +29,10 @@ WINDOW_SECONDS = 2.0
 FRAME_SIZE = 112
 FRAMES = 4
 SPEC_NORMS = ("utterance", "band")
+# How the log-mel reaches the shared trunk: "native" as it is, [n_mels, frames] (the trunk is
+# convolutional with global pooling, so any size fits), or "resize"d to the faces' frame_size
+# square, which compresses time and stretches frequency (edgefusion 0.2's models).
+SPEC_IMAGES = ("native", "resize")
 
 # Key, in a checkpoint and in every artifact's metadata, of the mean audio embedding over the
 # training clips (D floats): the point speaker adaptation centres a new speaker on. Optional:
@@ -69,6 +73,8 @@ class ModelConfig:
     # standardisation of each window's log-mel: "utterance" (one mean and deviation over all
     # bands and frames) or "band" (each mel band over time: removes a speaker's spectral tilt)
     spec_norm: str = "utterance"
+    # the spectrogram image: "native" [n_mels, frames] or "resize"d to frame_size x frame_size
+    spec_image: str = "native"
     # training-time augmentation inside the network (inactive in eval and export)
     spec_time_masks: int = 2
     spec_time_width: int = 12
@@ -82,6 +88,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.spec_norm not in SPEC_NORMS:
             raise ValueError(f"spec_norm {self.spec_norm!r}: choose one of {', '.join(SPEC_NORMS)}")
+        if self.spec_image not in SPEC_IMAGES:
+            raise ValueError(f"spec_image {self.spec_image!r}: choose one of {', '.join(SPEC_IMAGES)}")
 
     @property
     def window_samples(self) -> int:
@@ -104,6 +112,8 @@ class ModelConfig:
         if unknown:
             raise CheckpointError(f"{source}: unknown model settings {', '.join(unknown)}")
         d = dict(d)
+        # models saved before the setting existed resized their spectrogram to the frame size
+        d.setdefault("spec_image", "resize")
         if "blocks" in d:
             d["blocks"] = tuple((int(c), int(s)) for c, s in d["blocks"])
         return cls(**d)

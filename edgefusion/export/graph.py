@@ -2,9 +2,10 @@
 
 The front end (waveform -> standardised log-mel image), the attention mask and everything after
 the shared trunk's pooling (projection, fusion, heads) stay in float32 and unquantized. They
-are found structurally rather than by name: the front end is every node the spectrogram's
-``Resize`` depends on, traced back to the ``audio`` input; the pooling is the first
-``ReduceMean`` outside it.
+are found structurally rather than by name: the front end is every node the spectrogram image
+depends on, traced back to the ``audio`` input (the image is the standardisation's ``Div``, whose
+divisor comes from a ``Sqrt``, or the ``Resize`` after it in a model that resizes its
+spectrogram); the trunk's poolings are the ``ReduceMean`` nodes outside it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def frontend_nodes(model: onnx.ModelProto) -> list[str]:
     """Names of the nodes between the ``audio`` input and the spectrogram image, in graph order.
 
     The spectrogram image is the output of the first ``Resize`` whose inputs trace back to
-    ``audio``. Nodes without a name are given one (``ensure_node_names``) so they can be listed.
+    ``audio`` (a model that resizes its spectrogram to the faces' size) or else of the first ``Div``
+    on the audio path with a ``Sqrt`` among its inputs (the standardisation that ends the front end
+    of a model taking its spectrogram at native resolution). Nodes without a name are given one
+    (``ensure_node_names``) so they can be listed.
     """
     graph = model.graph
     ensure_node_names(model)
@@ -44,15 +48,19 @@ def frontend_nodes(model: onnx.ModelProto) -> list[str]:
             stack.extend(producers[i] for i in n.input if i in producers)
         return seen
 
-    def reaches_audio(names: set[str]) -> bool:
-        return any(AUDIO_INPUT in n.input for n in graph.node if n.name in names)
+    def is_standardisation(node: onnx.NodeProto) -> bool:
+        return node.op_type == "Div" and any(i in producers and producers[i].op_type == "Sqrt" for i in node.input)
 
-    for node in graph.node:
-        if node.op_type == "Resize":
-            names = ancestors(node)
-            if reaches_audio(names):
-                return [n.name for n in graph.node if n.name in names and n.op_type != "Constant"]
-    raise ValueError("no Resize fed by the audio input: is this an edgefusion graph?")
+    audio_path = _downstream(graph, {AUDIO_INPUT})
+    candidates = [n for n in graph.node if n.name in audio_path]
+    image = next((n for n in candidates if n.op_type == "Resize"), None)
+    image = image or next((n for n in candidates if is_standardisation(n)), None)
+    if image is None:
+        raise ValueError(
+            "no spectrogram image (Resize or standardising Div) fed by the audio input: is this an edgefusion graph?"
+        )
+    names = ancestors(image)
+    return [n.name for n in graph.node if n.name in names and n.op_type != "Constant"]
 
 
 def _downstream(graph: onnx.GraphProto, sources: set[str]) -> set[str]:
@@ -83,17 +91,19 @@ def presence_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def fusion_nodes(model: onnx.ModelProto) -> list[str]:
-    """Every node after the shared trunk's global pooling: the projection, the fusion and the heads.
+    """Every node after the shared trunk's global poolings: the projection, the fusion and the heads.
 
     They hold well under 1% of the multiply-adds, and the fused decision is the part of the
     network most sensitive to rounding: on the demo's synthetic corpus, INT8 fusion lost one
     class's recall while each modality's own head kept its accuracy.
     """
     front = set(frontend_nodes(model))
-    pool = next((n for n in model.graph.node if n.op_type == "ReduceMean" and n.name not in front), None)
-    if pool is None:
+    # one pooling per trunk call: audio and video each (or both at once when their sizes match);
+    # later ReduceMeans (the video head's average over frames) lie downstream of them anyway
+    pools = [n for n in model.graph.node if n.op_type == "ReduceMean" and n.name not in front]
+    if not pools:
         raise ValueError("no ReduceMean pooling after the front end: is this an edgefusion graph?")
-    names = _downstream(model.graph, set(pool.output)) | {pool.name}
+    names = _downstream(model.graph, {o for n in pools for o in n.output}) | {n.name for n in pools}
     return [n.name for n in model.graph.node if n.name in names]
 
 

@@ -2,13 +2,19 @@
 
 Data flow (shapes for the default ``ModelConfig``)::
 
-    audio   float32 [B, 32000] --LogMel--> [B, 64, 198] --norm, resize--> [B, 1, 112, 112] --audio stem--.
-    video   uint8 [B, 4, 112, 112, 3] --to float--> [B*4, 3, 112, 112] --video stem----------------------+
-                                                                                                       |
-        stems give [*, 32, 56, 56]; concatenated on the batch axis -> ONE shared trunk -> [B + B*4, 128]
-        -> split -> audio token [B, 128], video tokens [B, 4, 128] (+ modality and time embeddings)
+    audio   float32 [B, 32000] --LogMel--> [B, 1, 64, 198] --standardise--> audio stem --> [B, 32, 32, 99] --.
+    video   uint8 [B, 4, 112, 112, 3] --to float--> [B*4, 3, 112, 112] --video stem--> [B*4, 32, 56, 56] ---+
+                                                                                                          |
+        ONE shared trunk (the same weights) encodes both stems' outputs, each at its own size,
+        global-average-pooled and projected -> audio token [B, 128], video tokens [B, 4, 128]
+        (+ modality and time embeddings)
         -> attention fusion from a learned query, keys masked by ``present`` -> ``logits`` [B, 6]
         -> per-modality heads on the un-fused embeddings -> ``audio_logits``, ``video_logits`` [B, 6]
+
+The spectrogram enters the trunk at its own resolution (``spec_image="native"``): n_mels bands
+by the window's frames. Models of edgefusion 0.2 resized it to the faces' square
+(``spec_image="resize"``), which let both modalities share one batched trunk call; they still load
+and run that way.
 
 ``present`` float32 [B, 2] is 1 where audio / video is live; a masked modality's tokens get zero
 attention weight, so whatever its input holds cannot change ``logits``.
@@ -62,7 +68,9 @@ class InvertedResidual(nn.Module):
 class SharedEncoder(nn.Module):
     """Per-modality stems, then one trunk whose weights encode spectrograms and faces alike.
 
-    ``encode(spec [Na, 1, H, W], faces [Nv, 3, H, W]) -> ([Na, D], [Nv, D])`` in one trunk call.
+    ``encode(spec [Na, 1, F, T], faces [Nv, 3, H, W]) -> ([Na, D], [Nv, D])``: one trunk call
+    when both stems give the same size (a resized spectrogram), else one call per modality
+    through the same weights.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -78,13 +86,18 @@ class SharedEncoder(nn.Module):
         self.project = nn.Linear(c, cfg.embed_dim)
 
     def encode(self, spec: torch.Tensor, faces: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        stems = [self.audio_stem(spec)]
-        if faces is not None:
-            stems.append(self.video_stem(faces))
-        x = self.trunk(torch.cat(stems, dim=0))
-        emb = self.project(x.mean(dim=(2, 3)))
-        n_audio = spec.shape[0]
-        return emb[:n_audio], (emb[n_audio:] if faces is not None else None)
+        audio = self.audio_stem(spec)
+        if faces is None:
+            return self.pool(audio), None
+        video = self.video_stem(faces)
+        if audio.shape[2:] != video.shape[2:]:
+            return self.pool(audio), self.pool(video)
+        emb = self.pool(torch.cat([audio, video], dim=0))
+        return emb[: spec.shape[0]], emb[spec.shape[0] :]
+
+    def pool(self, stem: torch.Tensor) -> torch.Tensor:
+        """Stem output [N, C, H, W] -> trunk -> global average pool -> projected embedding [N, D]."""
+        return self.project(self.trunk(stem).mean(dim=(2, 3)))
 
 
 class AttentionFusion(nn.Module):
@@ -132,19 +145,19 @@ class AttentionFusion(nn.Module):
 
 
 def standardise(db: torch.Tensor, mode: str) -> torch.Tensor:
-    """log-mel [B, F, T] -> zero mean, unit deviation per window ("utterance") or per band over time ("band")."""
-    axes = (2,) if mode == "band" else (1, 2)
+    """log-mel [..., F, T] -> zero mean, unit deviation per window ("utterance") or per band over time ("band")."""
+    axes = (-1,) if mode == "band" else (-2, -1)
     mean = db.mean(dim=axes, keepdim=True)
     std = torch.sqrt(((db - mean) ** 2).mean(dim=axes, keepdim=True) + 1e-5)
     return (db - mean) / std
 
 
 class SpecAugment(nn.Module):
-    """Random time and frequency masks on ``[B, F, T]`` spectrograms; identity unless training."""
+    """Random time and frequency masks on ``[B, ..., F, T]`` spectrograms; identity unless training."""
 
     def __init__(self, time_masks: int, time_width: int, freq_masks: int, freq_width: int) -> None:
         super().__init__()
-        self.masks = ((2, time_masks, time_width), (1, freq_masks, freq_width))
+        self.masks = ((-1, time_masks, time_width), (-2, freq_masks, freq_width))
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -158,7 +171,9 @@ class SpecAugment(nn.Module):
                 w = torch.randint(0, width + 1, (b, 1), device=spec.device)
                 start = (torch.rand(b, 1, device=spec.device) * (size - w + 1)).long()
                 hit = ((idx >= start) & (idx < start + w)).float()  # [B, size]
-                keep = keep * (1 - (hit[:, None, :] if axis == 2 else hit[:, :, None]))
+                shape = [b] + [1] * (spec.dim() - 1)
+                shape[axis] = size
+                keep = keep * (1 - hit.reshape(shape))
         return spec * keep
 
 
@@ -207,10 +222,12 @@ class EmotionNet(nn.Module):
         )
 
     def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
-        """float32 PCM [B, S] -> standardised log-mel image [B, 1, frame_size, frame_size]."""
-        spec = self.spec_augment(standardise(self.logmel(audio.float()), self.cfg.spec_norm))
-        size = self.cfg.frame_size
-        image = F.interpolate(spec.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)
+        """float32 PCM [B, S] -> standardised log-mel image [B, 1, n_mels, frames] ("native"), or
+        [B, 1, frame_size, frame_size] ("resize")."""
+        image = self.spec_augment(standardise(self.logmel(audio.float()).unsqueeze(1), self.cfg.spec_norm))
+        if self.cfg.spec_image == "resize":
+            size = self.cfg.frame_size
+            image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
         if self.training and (self.cfg.freq_warp > 0 or self.cfg.time_warp > 0):
             image = warp(image, self.cfg.freq_warp, self.cfg.time_warp)
         return image
