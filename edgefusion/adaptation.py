@@ -72,7 +72,9 @@ def training_reference(preds: ClipPredictions) -> np.ndarray:
 def leave_one_out_shifts(preds: ClipPredictions, speakers: Sequence[str], reference: np.ndarray) -> np.ndarray:
     """[N, D]: each clip's shift, centring it on the mean of its speaker's other clips' windows.
 
-    A clip whose speaker has no other clip with audio is left unshifted (a zero row).
+    ``speakers``: each clip's speaker, namespaced by corpus (``Clip.speaker``, "ravdess:01"), so
+    that actor 01 of two corpora are two speakers. A clip whose speaker has no other clip with
+    audio is left unshifted (a zero row).
     """
     if preds.embedding_sums is None or preds.embedding_counts is None:
         raise AdaptationError("the model gave no audio embedding")

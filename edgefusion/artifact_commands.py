@@ -13,7 +13,7 @@ from rich.table import Table
 from edgefusion.calibration.gate import Verdict
 from edgefusion.commands import load_clips
 from edgefusion.data.corpus import Clip
-from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
+from edgefusion.data.splits import parse_actors, select_actors, speaker_names, split_by_actor
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.runtime.runner import SHIFT_INPUT
@@ -29,15 +29,20 @@ def _parity_feed(checkpoint: Path, data: Path | None, cfg, cache_dir: Path | Non
     from edgefusion.export.parity import clip_feed, synthetic_feed
     from edgefusion.model.checkpoint import read_checkpoint
 
+    datas = [data] if data is not None else []
     if data is None:
         recorded = read_checkpoint(checkpoint).get("extra", {}).get("train", {}).get("data")
         if recorded and Path(recorded).is_dir():
-            data = Path(recorded)
-    if data is None:
+            datas = [Path(recorded)]
+        elif recorded:  # trained on several corpora: their folders joined like $PATH
+            folders = [Path(p) for p in str(recorded).split(os.pathsep)]
+            datas = folders if all(p.is_dir() for p in folders) else []
+    if not datas:
         err.print("parity: no corpus given (--data) or recorded in the checkpoint; using synthetic harmonic tones")
         return synthetic_feed(cfg), "synthetic harmonic tones and random crops"
-    clips = load_clips(data, None, False)
-    return clip_feed(clips, ClipStore(cfg, cache_dir), cfg), f"windows of {min(16, len(clips))} clips of {data}"
+    clips = load_clips(datas, None, False)
+    where = ", ".join(map(str, datas))
+    return clip_feed(clips, ClipStore(cfg, cache_dir), cfg), f"windows of {min(16, len(clips))} clips of {where}"
 
 
 def run_export(
@@ -135,29 +140,28 @@ def _eval_clips(
     seed: int,
     calm_as_neutral: bool,
 ) -> tuple[list[Clip], list[Clip]]:
-    """(calibration clips, held-out scoring clips), never sharing an actor of the same corpus."""
+    """(calibration clips, held-out scoring clips), never sharing a speaker (``Clip.speaker``)."""
     if eval_data is not None:
-        held = load_clips(eval_data, eval_actors, calm_as_neutral, "--eval-actors")
-        if eval_data.resolve() == data.resolve():
-            shared = {c.actor for c in held} & {c.actor for c in clips}
-            if shared:
-                raise EdgefusionError(
-                    f"--eval-data is DATA and shares actors {','.join(sorted(shared))} with calibration; "
-                    "choose disjoint --actors and --eval-actors"
-                )
+        held = load_clips([eval_data], eval_actors, calm_as_neutral, "--eval-actors")
+        calibrated = {c.speaker for c in clips}
+        shared = [c for c in held if c.speaker in calibrated]
+        if shared:  # the same corpus (DATA itself, or another copy of it): the same people
+            raise EdgefusionError(
+                f"--eval-data shares actors {','.join(speaker_names(shared))} with calibration; "
+                "choose disjoint --actors and --eval-actors"
+            )
         return clips, held
     if eval_actors is not None:
         wanted = parse_actors(eval_actors, "--eval-actors") or []
+        everything = load_clips([data], None, calm_as_neutral)
+        held = select_actors(everything, wanted, str(data), "--eval-actors")
+        held_ids = {c.speaker for c in held}
         if actors is None:
-            everything = load_clips(data, None, calm_as_neutral)
-            held = select_actors(everything, wanted, str(data))
-            held_ids = {c.actor for c in held}
-            return [c for c in clips if c.actor not in held_ids], held
-        shared = set(parse_actors(actors) or []) & set(wanted)
+            return [c for c in clips if c.speaker not in held_ids], held
+        shared = [c for c in clips if c.speaker in held_ids]
         if shared:
-            raise EdgefusionError(f"--actors and --eval-actors share {','.join(sorted(shared))}")
-        everything = load_clips(data, None, calm_as_neutral)
-        return clips, select_actors(everything, wanted, str(data))
+            raise EdgefusionError(f"--actors and --eval-actors share {','.join(speaker_names(shared))}")
+        return clips, held
     return split_by_actor(clips, None, 0.2, seed, str(data))
 
 
@@ -209,7 +213,7 @@ def run_calibrate(
             located(onnx_path, f"is already an {meta.precision} artifact; calibrate its float32 parent instead")
         )
     cfg = meta.config
-    clips = load_clips(data, actors, calm_as_neutral)
+    clips = load_clips([data], actors, calm_as_neutral)
     calib_pool, held = _eval_clips(data, clips, actors, eval_data, eval_actors, seed, calm_as_neutral)
     chosen = draw_clips(calib_pool, samples, seed, str(data))
     store = ClipStore(cfg, cache_dir)
@@ -224,7 +228,7 @@ def run_calibrate(
             "frames; calibrate on a corpus with faces before deploying with a camera",
             markup=True,
         )
-    cal_actors = sorted({c.actor for c in chosen}, key=lambda a: (len(a), a))
+    cal_actors = speaker_names(chosen)
     err.print(
         f"calibrating ({method}, {target}) on {plural(len(chosen), 'clip')} of {plural(len(cal_actors), 'actor')} "
         f"{','.join(cal_actors)}"

@@ -43,12 +43,21 @@ def _console(stderr: bool) -> Console:
 out = _console(stderr=False)
 err = _console(stderr=True)
 
-DataArg = Annotated[
-    Path,
+CORPUS_LAYOUTS = (
+    "CREMA-D (AudioWAV/, VideoFlash/), RAVDESS (Actor_NN/), EmoDB (wav/), EMOVO (f1..m3/) or TESS (OAF_*/YAF_*)"
+)
+DataArg = Annotated[Path, typer.Argument(metavar="DATA", help=f"Corpus folder: {CORPUS_LAYOUTS}.")]
+DatasArg = Annotated[
+    list[Path],
     typer.Argument(
-        metavar="DATA", help="Corpus folder in CREMA-D (AudioWAV/, VideoFlash/) or RAVDESS (Actor_NN/) layout."
+        metavar="DATA",
+        help=f"Corpus folders, one per corpus: {CORPUS_LAYOUTS}. Speakers are namespaced by corpus "
+        "(ravdess:01, emodb:03).",
     ),
 ]
+SPEAKERS_HELP = (
+    "plain ids and ranges ('13-16', taken from whichever corpus has them) or namespaced ones ('ravdess:13-16,emodb:03')"
+)
 ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="A checkpoint written by `edgefusion train`.")]
 ArtifactArg = Annotated[
     Path,
@@ -81,20 +90,36 @@ def _root(
 
 @app.command()
 def train(
-    data: DataArg,
+    data: DatasArg,
     out_path: Annotated[
         Path, typer.Option("--out", "-o", help="Checkpoint to write (a .json training summary goes beside it).")
     ] = Path("model.pt"),
-    epochs: Annotated[int | None, typer.Option(help=f"Epochs \\[default: {TrainConfig.epochs}, the recipe's].")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Epochs \\[default: about {TrainConfig.train_windows:,} training windows in all, "
+            f"{TrainConfig.epoch_bounds[0]} to {TrainConfig.epoch_bounds[1]} epochs]."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same model.")] = 0,
-    actors: Annotated[str | None, typer.Option(help="Use only these actors of DATA, e.g. '1-12'.")] = None,
+    actors: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Train on these actors only (without --val-actors the validation actors are drawn from them): "
+            f"{SPEAKERS_HELP}."
+        ),
+    ] = None,
     val_actors: Annotated[
-        str | None, typer.Option(help="Validation actors, e.g. '13,14,15,16' (never trained on).")
+        str | None,
+        typer.Option(
+            help="Validation actors, never trained on, e.g. '13,14,15,16', from any DATA; an actor named by both "
+            "--actors and --val-actors is an error."
+        ),
     ] = None,
     val_fraction: Annotated[
         float | None,
         typer.Option(
-            help="Without --val-actors: this fraction of the actors, drawn by --seed; "
+            help="Without --val-actors: this fraction of the actors (of each corpus), drawn by --seed; "
             f"0 trains on all and keeps the last epoch \\[default: {TrainConfig.val_fraction:g}]."
         ),
     ] = None,
@@ -106,8 +131,15 @@ def train(
     ] = None,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
+    teacher: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Distil: a trained checkpoint whose soft targets the new model also learns from (repeat for an "
+            "ensemble; their probabilities are averaged). The new model keeps the default size.",
+        ),
+    ] = None,
 ) -> None:
-    """Train on a corpus with a speaker-disjoint validation split; keeps the epoch with the best validation macro-F1."""
+    """Train on one or more corpora with a speaker-disjoint validation split; keeps the best validation macro-F1."""
     from edgefusion.commands import run_train
 
     run_train(
@@ -124,14 +156,15 @@ def train(
         cache_dir,
         err,
         out,
+        teachers=teacher or [],
     )
 
 
 @app.command(name="eval")
 def eval_(
     model: ArtifactArg,
-    data: DataArg,
-    actors: Annotated[str | None, typer.Option(help="Score only these actors, e.g. '13-16'.")] = None,
+    data: DatasArg,
+    actors: Annotated[str | None, typer.Option(help=f"Score only these actors: {SPEAKERS_HELP}.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure to this JSON file.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the confusion matrices to this PNG.")] = None,
     hop: Annotated[
@@ -148,7 +181,10 @@ def eval_(
         ),
     ] = False,
 ) -> None:
-    """Score a checkpoint or artifact on whole clips: accuracy, macro-F1, per-class recall, confusion, per modality."""
+    """Score a checkpoint or artifact on whole clips: accuracy, macro-F1, per-class recall, confusion, per modality.
+
+    With several corpora, also accuracy and macro-F1 per corpus.
+    """
     from edgefusion.commands import run_eval
 
     run_eval(model, data, actors, json_path, plot, hop, calm_as_neutral, cache_dir, err, out, adapt)

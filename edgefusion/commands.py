@@ -3,35 +3,117 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgefusion.config import REFERENCE_KEY, ModelConfig, TrainConfig
-from edgefusion.data.corpus import Clip, corpus_summary, scan_corpus
-from edgefusion.data.splits import parse_actors, select_actors, split_by_actor
+from edgefusion.data.corpus import CORPUS_TITLES, Clip, corpus_summary, find_layout, scan_corpus
+from edgefusion.data.splits import parse_actors, resolve_speakers, select_actors, speaker_names, split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.errors import EdgefusionError, located, require_writable
-from edgefusion.labels import CLASSES
+from edgefusion.errors import DataError, EdgefusionError, located, require_writable
+from edgefusion.labels import CLASS_NAMES, CLASSES
 from edgefusion.metrics import Scores
 from edgefusion.wording import plural
 
 if TYPE_CHECKING:
+    from edgefusion.evaluate import ClipPredictions
     from edgefusion.model.network import EmotionNet
 
 
-def load_clips(data: Path, actors: str | None, calm_as_neutral: bool, option: str = "--actors") -> list[Clip]:
-    clips = scan_corpus(data, calm_as_neutral=calm_as_neutral)
+@dataclass(frozen=True)
+class Corpus:
+    """One DATA folder as read: the folder given, the folder holding its layout, its clips."""
+
+    data: Path  # as given on the command line
+    folder: Path  # the folder holding the layout (DATA or the one corpus folder in it), resolved
+    name: str  # Clip.corpus: "crema-d", "ravdess", "emodb", "emovo", "tess"
+    clips: list[Clip]
+
+
+def load_corpora(datas: Path | Sequence[Path], calm_as_neutral: bool = False) -> list[Corpus]:
+    """Every DATA folder's clips, in the order given.
+
+    One-line errors, before any clip is read: a folder of no known layout, the same folder
+    twice (by another path or a link too), two folders of one corpus (their speaker ids would
+    collide: RAVDESS's Actor_01 of both would be one speaker).
+    """
+    paths = [Path(datas)] if isinstance(datas, (str, Path)) else [Path(d) for d in datas]
+    if not paths:
+        raise EdgefusionError("give at least one DATA folder")
+    found: list[tuple[Path, str, Path]] = []
+    for data in paths:
+        layout, folder = find_layout(data)
+        for other, corpus, other_folder in found:
+            if folder.resolve() == other_folder.resolve():
+                raise DataError(located(data, f"is the same corpus folder as {other}: give each DATA once"))
+            if corpus == layout.corpus:
+                problem = (
+                    f"is a {layout.title} corpus and so is {other}: give one folder per corpus "
+                    "(their speaker ids would collide)"
+                )
+                raise DataError(located(data, problem))
+        found.append((data, layout.corpus, folder))
+    return [Corpus(data, folder.resolve(), name, scan_corpus(folder, calm_as_neutral)) for data, name, folder in found]
+
+
+def corpora_source(corpora: Sequence[Corpus]) -> str:
+    """The DATA folders as error messages name them."""
+    return ", ".join(str(c.data) for c in corpora)
+
+
+def clips_of(corpora: Sequence[Corpus], actors: str | None, option: str = "--actors") -> list[Clip]:
+    """The clips of every corpus, or (``actors`` given) of the speakers ``actors`` names."""
+    clips = [clip for corpus in corpora for clip in corpus.clips]
     wanted = parse_actors(actors, option)
-    return select_actors(clips, wanted, str(data)) if wanted else clips
+    return select_actors(clips, wanted, corpora_source(corpora), option) if wanted else clips
+
+
+def load_clips(
+    datas: Path | Sequence[Path], actors: str | None, calm_as_neutral: bool, option: str = "--actors"
+) -> list[Clip]:
+    """The clips of one or several corpus folders, or of the speakers ``actors`` names (plain
+    "13-16" or namespaced "ravdess:13-16"); one-line errors as ``load_corpora`` and
+    ``resolve_speakers`` give them. ``option`` is the flag ``actors`` came from."""
+    return clips_of(load_corpora(datas, calm_as_neutral), actors, option)
+
+
+def check_classes(corpora: Sequence[Corpus], used: Sequence[Clip], train: Sequence[Clip], err: Console) -> None:
+    """Several corpora: an error when no corpus has a class among the training clips, a warning
+    (naming the folder and the class) for a corpus without clips of a class the others cover.
+
+    A single corpus is left as it always was: a class it lacks is a class the model never sees.
+    """
+    if len(corpora) < 2:
+        return
+    trained = {c.label for c in train}
+    absent = [f"{CLASSES[i]} ({CLASS_NAMES[i]})" for i in range(len(CLASSES)) if i not in trained]
+    if absent:
+        raise EdgefusionError(
+            f"{corpora_source(corpora)}: no training clip of {', '.join(absent)} in any corpus; "
+            "every class needs training clips (check --actors and --val-actors)"
+        )
+    for corpus in corpora:
+        labels = {c.label for c in used if c.corpus == corpus.name}
+        if not labels:
+            problem = "none of its speakers is used (--actors and --val-actors name none of them)"
+        else:
+            missing = [CLASSES[i] for i in range(len(CLASSES)) if i not in labels]
+            if not missing:
+                continue
+            problem = f"no clips of {', '.join(missing)} (the other corpora have them)"
+        err.print(f"[yellow]warning:[/] {escape(located(corpus.data, problem))}", markup=True, highlight=False)
 
 
 def run_train(
-    data: Path,
+    datas: Path | Sequence[Path],
     out_path: Path,
     epochs: int | None,
     seed: int,
@@ -44,7 +126,11 @@ def run_train(
     cache_dir: Path | None,
     err: Console,
     out: Console,
+    teachers: Sequence[Path] = (),
 ) -> None:
+    """Train on one or several corpora. ``--actors`` names the speakers to train on (and, without
+    ``--val-actors``, to draw the validation speakers from); ``--val-actors`` the validation
+    speakers, from every loaded corpus; a speaker named by both is an error."""
     from edgefusion.train import train
 
     tcfg = TrainConfig(seed=seed)
@@ -54,25 +140,52 @@ def run_train(
             if name != "val_fraction" and value <= 0:
                 raise EdgefusionError(f"--{name.replace('_', '-')} must be positive, got {value}")
             tcfg = replace(tcfg, **{name: value})
-    clips = load_clips(data, actors, calm_as_neutral)
+    require_writable(out_path)  # before the corpora are read and the model trained
+    for path in teachers:
+        if path.resolve() == out_path.resolve():
+            raise EdgefusionError(located(out_path, "is also a --teacher: write the new model to another file"))
+    from edgefusion.model.checkpoint import load_checkpoint
+
+    teacher_models = [load_checkpoint(path)[0] for path in teachers]  # one-line errors before any training
+    corpora = load_corpora(datas, calm_as_neutral)
+    source = corpora_source(corpora)
+    clips = clips_of(corpora, actors)
     val = parse_actors(val_actors, "--val-actors")
-    train_clips, val_clips = split_by_actor(clips, val, tcfg.val_fraction, seed, str(data))
+    if val is not None and actors is not None:  # validation speakers come from every corpus, not only --actors
+        everything = clips_of(corpora, None)
+        held = resolve_speakers(everything, val, source, "--val-actors")
+        shared = [c for c in clips if c.speaker in held]
+        if shared:
+            raise EdgefusionError(
+                f"--actors and --val-actors share {', '.join(speaker_names(shared))}: --actors names the speakers "
+                "to train on, --val-actors those to validate on (never trained on); name each in one of them"
+            )
+        chosen = held | {c.speaker for c in clips}
+        clips = [c for c in everything if c.speaker in chosen]
+    train_clips, val_clips = split_by_actor(clips, val, tcfg.val_fraction, seed, source)
+    check_classes(corpora, clips, train_clips, err)
+    if len(corpora) > 1:
+        for corpus in corpora:
+            mine = [c for c in clips if c.corpus == corpus.name]
+            err.print(f"{CORPUS_TITLES[corpus.name]} {corpus.data}: {corpus_summary(mine)}")
     cfg = ModelConfig()
-    result = train(train_clips, val_clips, out_path, cfg, tcfg, ClipStore(cfg, cache_dir), err, str(data.resolve()))
+    data_name = os.pathsep.join(str(c.data.resolve()) for c in corpora)  # several: joined like $PATH
+    store = ClipStore(cfg, cache_dir)
+    result = train(train_clips, val_clips, out_path, cfg, tcfg, store, err, data_name, teacher_models)
     out.print(
         f"wrote {result.checkpoint} (best epoch {result.best_epoch}, {result.seconds:.0f} s) and {result.summary_path}"
     )
     if result.val:
         f = result.val["fused"]
         out.print(
-            f"validation actors {', '.join(sorted({c.actor for c in val_clips}))}: "
+            f"validation actors {', '.join(speaker_names(val_clips))}: "
             f"accuracy {f['accuracy']:.1%}, macro-F1 {f['macro_f1']:.3f}"
         )
 
 
 def run_eval(
     model_path: Path,
-    data: Path,
+    datas: Path | Sequence[Path],
     actors: str | None,
     json_path: Path | None,
     plot: Path | None,
@@ -97,8 +210,15 @@ def run_eval(
         require_writable(json_path)
     if plot is not None:
         require_writable(plot, plot=True)
-    clips = load_clips(data, actors, calm_as_neutral)
-    err.print(corpus_summary(clips))
+    corpora = load_corpora(datas, calm_as_neutral)
+    clips = clips_of(corpora, actors)
+    several = [c for c in corpora if any(clip.corpus == c.name for clip in clips)]
+    if len(several) > 1:
+        for corpus in several:
+            mine = [c for c in clips if c.corpus == corpus.name]
+            err.print(f"{CORPUS_TITLES[corpus.name]} {corpus.data}: {corpus_summary(mine)}")
+    else:
+        err.print(corpus_summary(clips))
     with ExitStack() as stack:
         if model_path.suffix == ".pt":
             from edgefusion.model.checkpoint import load_checkpoint  # torch: only a checkpoint needs it
@@ -117,7 +237,7 @@ def run_eval(
             preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
             adapted, lone = None, 0
             if reference is not None:  # again, each clip centred on its speaker's other clips
-                shifts = leave_one_out_shifts(preds, [c.actor for c in clips], reference)
+                shifts = leave_one_out_shifts(preds, [c.speaker for c in clips], reference)
                 # clips with audio whose speaker has no other such clip: nothing to centre on
                 assert preds.embedding_counts is not None  # leave_one_out_shifts raised otherwise
                 lone = int(((preds.embedding_counts > 0) & ~shifts.any(axis=1)).sum())
@@ -129,8 +249,11 @@ def run_eval(
     scores = plain | {f"{k}, speaker-adapted": s for k, s in adapted_scores.items()}
     for name, s in scores.items():
         print_scores(out, name, s)
+    per_corpus = corpus_scores(several, clips, preds, adapted) if len(several) > 1 else None
+    if per_corpus is not None:
+        print_corpus_scores(out, per_corpus)
     if adapted is not None:
-        speakers = len({c.actor for c in clips})
+        speakers = len({c.speaker for c in clips})
         out.print(
             "speaker-adapted: each clip's audio embedding centred on its speaker's other clips "
             f"({plural(speakers, 'speaker')}; the mean of their windows, labels unused), against the training "
@@ -142,10 +265,10 @@ def run_eval(
                 "other clip with audio to centre them on"
             )
     if json_path is not None:
-        report = {
+        report: dict[str, Any] = {
             "model": str(model_path),
-            "data": str(data),
-            "actors": sorted({c.actor for c in clips}),
+            "data": str(corpora[0].data) if len(corpora) == 1 else [str(c.data) for c in corpora],
+            "actors": speaker_names(clips),
             "hop_seconds": hop,
             "scoring": "window probabilities averaged over the clip",
             **{k: s.to_dict() for k, s in plain.items()},
@@ -156,11 +279,51 @@ def run_eval(
                 "unadapted_clips": lone,
                 **{k: s.to_dict() for k, s in adapted_scores.items()},
             }
+        if per_corpus is not None:
+            report["per_corpus"] = per_corpus
         json_path.write_text(json.dumps(report, indent=2))
         out.print(f"wrote {json_path}")
     if plot is not None:
-        plot_confusion(scores, plot, f"{model_path.name} on {data.name}")
+        plot_confusion(scores, plot, f"{model_path.name} on {' + '.join(c.data.name for c in corpora)}")
         out.print(f"wrote {plot}")
+
+
+def corpus_scores(
+    corpora: Sequence[Corpus], clips: Sequence[Clip], preds: ClipPredictions, adapted: ClipPredictions | None
+) -> dict[str, dict[str, Any]]:
+    """Per corpus: its folder, clips, speakers and fused scores (and speaker-adapted ones)."""
+    from edgefusion.evaluate import corpus_scores as fused_by_corpus
+
+    scored = {"fused": fused_by_corpus(preds, clips)}
+    if adapted is not None:
+        scored["fused, speaker-adapted"] = fused_by_corpus(adapted, clips)
+    report: dict[str, dict[str, Any]] = {}
+    for corpus in corpora:
+        entry: dict[str, Any] = {
+            "data": str(corpus.data),
+            "clips": sum(c.corpus == corpus.name for c in clips),
+            "actors": speaker_names(c for c in clips if c.corpus == corpus.name),
+        }
+        for key, by_corpus in scored.items():
+            entry[key] = by_corpus[corpus.name].to_dict()
+        report[corpus.name] = entry
+    return report
+
+
+def print_corpus_scores(out: Console, per_corpus: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="fused, per corpus", title_justify="left")
+    for col in ("corpus", "DATA", "clips", "actors", "accuracy", "macro-F1"):
+        table.add_column(col, justify="right" if col in ("clips", "actors", "accuracy", "macro-F1") else "left")
+    adapted = any("fused, speaker-adapted" in e for e in per_corpus.values())
+    if adapted:
+        table.add_column("adapted accuracy", justify="right")
+        table.add_column("adapted macro-F1", justify="right")
+    for name, e in per_corpus.items():
+        row = [CORPUS_TITLES.get(name, name), e["data"], str(e["clips"]), str(len(e["actors"]))]
+        for key in ("fused", "fused, speaker-adapted") if adapted else ("fused",):
+            row += [f"{e[key]['accuracy']:.1%}", f"{e[key]['macro_f1']:.3f}"]
+        table.add_row(*row)
+    out.print(table)
 
 
 def print_scores(out: Console, name: str, s: Scores) -> None:

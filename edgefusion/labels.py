@@ -24,3 +24,41 @@ RAVDESS_EMOTIONS: dict[str, str | None] = {
     "08": None,  # surprised
 }
 RAVDESS_CALM = "02"
+
+# EmoDB emotion letter (fifth character of SSTTTEV) -> CREMA-D code; None = dropped.
+EMODB_EMOTIONS: dict[str, str | None] = {
+    "W": "ANG",  # Wut
+    "E": "DIS",  # Ekel
+    "A": "FEA",  # Angst
+    "F": "HAP",  # Freude
+    "N": "NEU",  # neutral
+    "T": "SAD",  # Trauer
+    "L": None,  # Langeweile (boredom)
+}
+
+# EMOVO emotion field (first of EMO-SPK-SEN) -> CREMA-D code; None = dropped.
+EMOVO_EMOTIONS: dict[str, str | None] = {
+    "rab": "ANG",  # rabbia
+    "dis": "DIS",  # disgusto
+    "pau": "FEA",  # paura
+    "gio": "HAP",  # gioia
+    "neu": "NEU",  # neutro
+    "tri": "SAD",  # tristezza
+    "sor": None,  # sorpresa (surprise)
+}
+EMOVO_SPEAKERS: tuple[str, ...] = ("f1", "f2", "f3", "m1", "m2", "m3")
+
+# TESS folder emotion (SPEAKER_EMOTION, lower case) -> CREMA-D code; None = dropped. Public
+# copies spell pleasant surprise three ways.
+TESS_EMOTIONS: dict[str, str | None] = {
+    "angry": "ANG",
+    "disgust": "DIS",
+    "fear": "FEA",
+    "happy": "HAP",
+    "neutral": "NEU",
+    "sad": "SAD",
+    "pleasant_surprise": None,
+    "pleasant_surprised": None,
+    "ps": None,
+}
+TESS_SPEAKERS: tuple[str, ...] = ("OAF", "YAF")

@@ -1,4 +1,4 @@
-"""Corpus readers on small corpora written by the tests, in both documented layouts."""
+"""Corpus readers on small corpora written by the tests, in every documented layout."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import soundfile as sf
 
-from edgefusion.data.corpus import corpus_summary, scan_corpus
+from edgefusion.data.audio import load_audio
+from edgefusion.data.corpus import corpus_summary, find_layout, scan_corpus
 from edgefusion.errors import DataError
-from edgefusion.labels import CLASSES
+from edgefusion.labels import CLASSES, EMOVO_EMOTIONS
 from edgefusion.wording import plural
 from tests.conftest import CREMAD_EMOTIONS, RAVDESS, needs_ravdess, tone, write_wav
 
@@ -88,7 +90,8 @@ def test_real_ravdess_speech() -> None:
     [
         (lambda root: None, "no such folder"),
         (lambda root: root.mkdir(), "folder is empty"),
-        (lambda root: (root.mkdir(), (root / "x.wav").write_bytes(b"")), "no CREMA-D"),
+        (lambda root: (root.mkdir(), (root / "x.wav").write_bytes(b"")), "no known corpus layout"),
+        (lambda root: (root / "wav").mkdir(parents=True), "no known corpus layout"),  # no EmoDB names in it
         (lambda root: (root / "AudioWAV").mkdir(parents=True), "no recognizable clips"),
         (
             lambda root: write_wav(root / "AudioWAV" / "1001_DFA_XYZ_XX.wav", tone(0.5, 300)),
@@ -100,6 +103,32 @@ def test_real_ravdess_speech() -> None:
             "unknown RAVDESS emotion code '09'",
         ),
         (lambda root: write_wav(root / "Actor_01" / "take1.wav", tone(0.5, 300)), "not a RAVDESS file name"),
+        (
+            lambda root: (write_wav(root / "wav" / "03a01Wa.wav", SHORT), write_wav(root / "wav" / "x.wav", SHORT)),
+            "not an EmoDB file name",
+        ),
+        (lambda root: write_wav(root / "wav" / "03a01Xa.wav", SHORT), "unknown EmoDB emotion code 'X'"),
+        (lambda root: write_wav(root / "m1" / "xyz-m1-b1.wav", SHORT), "unknown EMOVO emotion 'xyz'"),
+        (lambda root: write_wav(root / "m1" / "dis_m1_b1.wav", SHORT), "not an EMOVO file name"),
+        (lambda root: write_wav(root / "m1" / "dis-m2-b1.wav", SHORT), "names speaker m2 but lies in folder m1/"),
+        (lambda root: write_wav(root / "OAF_calm" / "OAF_back_calm.wav", SHORT), "unknown TESS emotion 'calm'"),
+        (lambda root: write_wav(root / "OAF_angry" / "back.wav", SHORT), "not a TESS file name"),
+        (lambda root: write_wav(root / "OAF_angry" / "YAF_back_angry.wav", SHORT), "names speaker YAF"),
+        (
+            lambda root: (
+                write_wav(root / "OAF_angry" / "OAF_back_angry.wav", SHORT),
+                write_wav(root / "OAF_sad" / "OAF_back_angry.wav", SHORT),
+            ),
+            "the same clip name as",
+        ),
+        (lambda root: write_wav(root / "wav" / "03a01La.wav", SHORT), "no recognizable clips"),  # boredom only
+        (
+            lambda root: (
+                write_wav(root / "one" / "wav" / "03a01Wa.wav", SHORT),
+                write_wav(root / "two" / "Actor_01" / "03-01-05-01-01-01-01.wav", SHORT),
+            ),
+            "holds several corpora (one/ (EmoDB), two/ (RAVDESS)): give each folder as its own DATA",
+        ),
     ],
 )
 def test_bad_corpus_folders(tmp_path: Path, setup, problem: str) -> None:  # type: ignore[no-untyped-def]
@@ -110,6 +139,14 @@ def test_bad_corpus_folders(tmp_path: Path, setup, problem: str) -> None:  # typ
     message = str(err.value)
     assert problem in message and "\n" not in message
     assert str(tmp_path) in message
+
+
+def test_an_unknown_layout_names_every_layout_read(tmp_path: Path) -> None:
+    write_wav(tmp_path / "clips" / "hello.wav", SHORT)
+    with pytest.raises(DataError) as err:
+        scan_corpus(tmp_path / "clips")
+    for layout in ("CREMA-D AudioWAV/", "RAVDESS Actor_NN/", "EmoDB wav/", "EMOVO f1..m3/", "TESS OAF_*/YAF_*"):
+        assert layout in str(err.value)
 
 
 def test_file_instead_of_folder(tmp_path: Path) -> None:
@@ -128,3 +165,75 @@ def test_counts_read_as_english(tmp_path: Path) -> None:
     assert plural(1, "speaker") == "1 speaker" and plural(3, "index", "indices") == "3 indices"
     write_wav(tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav", tone(1.0, 200))
     assert corpus_summary(scan_corpus(tmp_path)).startswith("1 clip, 1 actor, ANG=1 ")
+
+
+SHORT = tone(0.3, 300)
+
+
+def test_emodb_layout(tmp_path: Path) -> None:
+    for speaker in ("03", "16"):
+        for letter in "WEAFNTL":
+            write_wav(tmp_path / "wav" / f"{speaker}a01{letter}a.wav", SHORT)
+    write_wav(tmp_path / "wav" / "03b10Wb.wav", SHORT)
+    (tmp_path / "lablaut").mkdir()  # the original distribution's other folders are left alone
+    clips = scan_corpus(tmp_path)
+    assert len(clips) == 2 * 6 + 1  # boredom (L) dropped
+    codes = {c.clip_id[-2]: c.label_code for c in clips}
+    assert codes == {"W": "ANG", "E": "DIS", "A": "FEA", "F": "HAP", "N": "NEU", "T": "SAD"}
+    assert {c.actor for c in clips} == {"03", "16"} and {c.corpus for c in clips} == {"emodb"}
+    assert {c.speaker for c in clips} == {"emodb:03", "emodb:16"}
+    assert all(c.audio is not None and c.video is None for c in clips)
+
+
+def test_emovo_layout(tmp_path: Path) -> None:
+    for speaker in ("f1", "m3"):
+        for emotion in EMOVO_EMOTIONS:
+            for sentence in ("b1", "n5"):
+                write_wav(tmp_path / speaker / f"{emotion}-{speaker}-{sentence}.wav", SHORT)
+    (tmp_path / "README.txt").write_text("not a folder, left alone")
+    clips = scan_corpus(tmp_path)
+    assert len(clips) == 2 * 6 * 2  # surprise (sor) dropped
+    expected = {"rab": "ANG", "dis": "DIS", "pau": "FEA", "gio": "HAP", "neu": "NEU", "tri": "SAD"}
+    assert {c.clip_id.split("-")[0]: c.label_code for c in clips} == expected
+    assert {c.speaker for c in clips} == {"emovo:f1", "emovo:m3"}
+
+
+def test_tess_in_a_wrapping_folder_with_odd_names_and_formats(tmp_path: Path) -> None:
+    """Public copies: a top folder with spaces, folder names in any case, AIFF and float WAV named .wav."""
+    top = tmp_path / "tess" / "TESS Toronto emotional speech set data"
+    for folder, emotion in (
+        ("OAF_angry", "angry"), ("OAF_Fear", "fear"), ("OAF_Pleasant_surprise", "ps"), ("OAF_Sad", "sad"),
+        ("YAF_disgust", "disgust"), ("yaf_HAPPY", "happy"), ("YAF_neutral", "neutral"),
+        ("YAF_pleasant_surprised", "ps"),
+    ):  # fmt: skip
+        speaker = folder[:3].upper()
+        for word in ("back", "bar"):
+            write_wav(top / folder / f"{speaker}_{word}_{emotion}.wav", SHORT)
+    aiff = top / "OAF_angry" / "OAF_bite_angry.wav"
+    sf.write(aiff, tone(0.5, 300, sr=44100), 44100, format="AIFF", subtype="PCM_16")
+    float_wav = top / "YAF_neutral" / "YAF_bite_neutral.wav"
+    sf.write(float_wav, tone(0.5, 300, sr=44100), 44100, subtype="FLOAT")
+    hi_rate = top / "YAF_disgust" / "YAF_bite_disgust.wav"
+    sf.write(hi_rate, tone(0.5, 300, sr=96000), 96000, subtype="FLOAT")
+    stereo = top / "OAF_Sad" / "OAF_bite_sad.wav"
+    write_wav(stereo, tone(0.5, 300, sr=48000, channels=2), sr=48000)
+    (top / "OAF_angry" / "._OAF_back_angry.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS resource fork
+    (tmp_path / "tess" / "__MACOSX" / "OAF_angry").mkdir(parents=True)
+    assert sf.info(str(aiff)).format == "AIFF" and sf.info(str(float_wav)).subtype == "FLOAT"
+
+    layout, folder = find_layout(tmp_path / "tess")
+    assert (layout.corpus, folder) == ("tess", top)
+    clips = scan_corpus(tmp_path / "tess")
+    assert len(clips) == 6 * 2 + 4  # pleasant surprise dropped however it is spelled
+    assert {c.speaker for c in clips} == {"tess:OAF", "tess:YAF"}
+    by_id = {c.clip_id: c for c in clips}
+    assert by_id["YAF_back_happy"].label_code == "HAP" and by_id["OAF_back_fear"].label_code == "FEA"
+    for path in (aiff, float_wav, hi_rate, stereo):  # decoded by content, whatever the name says
+        pcm = load_audio(path)
+        assert pcm.ndim == 1 and pcm.dtype == np.float32 and abs(len(pcm) - 8000) <= 2, (path, pcm.shape)
+        assert 0.15 < np.abs(pcm).max() < 0.4  # the tone's level, not noise or silence
+
+
+def test_speaker_is_the_actor_namespaced_by_corpus(cremad_tones: Path) -> None:
+    clip = scan_corpus(cremad_tones)[0]
+    assert clip.speaker == f"crema-d:{clip.actor}" == "crema-d:1001"

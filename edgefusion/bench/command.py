@@ -290,7 +290,7 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
         check_same_contract(entries)
         from edgefusion.commands import load_clips
 
-        clips = load_clips(s.data, s.actors, s.calm_as_neutral)
+        clips = load_clips([s.data], s.actors, s.calm_as_neutral)
         if not clips:
             raise EdgefusionError(located(s.data, f"no clips{' of actors ' + s.actors if s.actors else ''}"))
 

@@ -17,7 +17,7 @@ from edgefusion.runtime.runner import SHIFT_INPUT
 
 
 def draw_clips(clips: Sequence[Clip], samples: int, seed: int = 0, source: str = "DATA") -> list[Clip]:
-    """``samples`` clips, round-robin over (class, actor) cells so every class and actor is represented.
+    """``samples`` clips, round-robin over (class, speaker) cells so every class and speaker is represented.
 
     Raises ``DataError`` when there are fewer clips than asked for.
     """
@@ -28,7 +28,7 @@ def draw_clips(clips: Sequence[Clip], samples: int, seed: int = 0, source: str =
     rng = np.random.default_rng(seed)
     cells: dict[tuple[int, str], list[Clip]] = defaultdict(list)
     for clip in clips:
-        cells[(clip.label, clip.actor)].append(clip)
+        cells[(clip.label, clip.speaker)].append(clip)
     queues = [list(rng.permutation(len(v))) for v in cells.values()]
     groups = list(cells.values())
     order = rng.permutation(len(groups))

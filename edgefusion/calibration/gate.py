@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgefusion.data.corpus import Clip
+from edgefusion.data.splits import speaker_names
 from edgefusion.data.store import ClipStore
 from edgefusion.evaluate import predict_clips
 from edgefusion.labels import CLASSES
@@ -73,5 +74,4 @@ def score_artifact(
 
 
 def gate(fp32: Scores, candidate: Scores, max_drop: float, clips: Sequence[Clip]) -> Verdict:
-    actors = sorted({c.actor for c in clips}, key=lambda a: (len(a), a))
-    return Verdict(fp32, candidate, max_drop, len(clips), actors)
+    return Verdict(fp32, candidate, max_drop, len(clips), speaker_names(clips))
