@@ -121,7 +121,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 60
+    # None: as many epochs as make about ``train_windows`` training windows, within
+    # ``epoch_bounds`` (60 on 12 RAVDESS actors, 18 on all three shared corpora)
+    epochs: int | None = None
+    train_windows: int = 24_000
+    epoch_bounds: tuple[int, int] = (10, 60)
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -138,5 +142,20 @@ class TrainConfig:
     # speed perturbation: each training window is played back at a random speed in
     # [1 - speed_perturb, 1 + speed_perturb] (pitch, formants and tempo together; 0 = off)
     speed_perturb: float = 0.1
+    # each epoch draws its clips with every (corpus, class) cell equally likely, so no corpus or
+    # class dominates because it has more clips (False: every clip once per epoch, shuffled)
+    balanced: bool = True
+    # distillation (teachers given): weight of the teachers' averaged soft targets against the
+    # labels, and the temperature both are softened at
+    distil_weight: float = 0.7
+    distil_temperature: float = 2.0
     # scoring whole clips: windows every hop_seconds, probabilities averaged
     eval_hop_seconds: float = 0.5
+
+    def epochs_for(self, clips: int) -> int:
+        """The epoch count for ``clips`` training clips: ``epochs`` if set, else about
+        ``train_windows`` windows in all, within ``epoch_bounds``."""
+        if self.epochs is not None:
+            return self.epochs
+        low, high = self.epoch_bounds
+        return int(min(high, max(low, round(self.train_windows / max(clips, 1)))))

@@ -86,6 +86,13 @@ class ClipPredictions:
         return out
 
 
+def corpus_scores(preds: ClipPredictions, clips: Sequence[Clip]) -> dict[str, Scores]:
+    """The fused output scored on each corpus's clips alone, by corpus name in sorted order."""
+    corpora = np.array([c.corpus for c in clips])
+    fused = preds.probs["fused"].argmax(1)
+    return {name: score(preds.labels[corpora == name], fused[corpora == name]) for name in sorted(set(corpora))}
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)

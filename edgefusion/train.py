@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,9 +30,11 @@ from edgefusion import __version__
 from edgefusion.adaptation import training_reference
 from edgefusion.config import ModelConfig, TrainConfig
 from edgefusion.data.corpus import Clip, corpus_summary
+from edgefusion.data.splits import speaker_names
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import Window, random_window
-from edgefusion.evaluate import Batch, collate, predict_clips
+from edgefusion.errors import EdgefusionError
+from edgefusion.evaluate import Batch, collate, corpus_scores, predict_clips
 from edgefusion.model.checkpoint import save_checkpoint
 from edgefusion.model.network import EmotionNet
 
@@ -115,6 +118,48 @@ def loss_fn(
     return loss
 
 
+def epoch_draws(clips: Sequence[Clip], balanced: bool, rng: np.random.Generator) -> np.ndarray:
+    """The clip indices one epoch trains on, in order: ``len(clips)`` of them.
+
+    Balanced: drawn with replacement, every (corpus, class) cell equally likely and the clips of a
+    cell equally likely within it, so a corpus or class with more clips does not dominate. Else
+    every clip once, shuffled.
+    """
+    if not balanced:
+        return rng.permutation(len(clips))
+    cells = Counter((c.corpus, c.label) for c in clips)
+    weights = np.array([1.0 / cells[(c.corpus, c.label)] for c in clips])
+    return rng.choice(len(clips), size=len(clips), replace=True, p=weights / weights.sum())
+
+
+def distil_loss(
+    outputs: tuple[torch.Tensor, ...], soft: tuple[torch.Tensor, torch.Tensor], present: torch.Tensor, tcfg: TrainConfig
+) -> torch.Tensor:
+    """KL divergence of the student's fused and audio heads from the teachers' averaged
+    probabilities at ``distil_temperature`` (scaled by T^2, Hinton et al. 2015); the audio head
+    only over samples that have audio."""
+    t = tcfg.distil_temperature
+    loss = F.kl_div(F.log_softmax(outputs[0] / t, dim=1), soft[0], reduction="batchmean")
+    mask = present[:, 0]
+    if mask.sum() > 0:
+        per = F.kl_div(F.log_softmax(outputs[1] / t, dim=1), soft[1], reduction="none").sum(1)
+        loss = loss + tcfg.aux_weight * (per * mask).sum() / mask.sum()
+    return loss * t * t
+
+
+def teacher_targets(
+    teachers: Sequence[EmotionNet], batch: TensorBatch, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teachers' fused and audio-head probabilities at ``temperature``, averaged over teachers."""
+    fused, audio = [], []
+    with torch.no_grad():
+        for teacher in teachers:
+            out = teacher(batch.audio, batch.video, batch.present)
+            fused.append(F.softmax(out[0] / temperature, dim=1))
+            audio.append(F.softmax(out[1] / temperature, dim=1))
+    return torch.stack(fused).mean(0), torch.stack(audio).mean(0)
+
+
 def train(
     train_clips: Sequence[Clip],
     val_clips: Sequence[Clip],
@@ -124,8 +169,13 @@ def train(
     store: ClipStore | None = None,
     console: Console | None = None,
     data_name: str = "",
+    teachers: Sequence[EmotionNet] = (),
 ) -> TrainResult:
-    """Train on ``train_clips``, select on ``val_clips`` (last epoch when empty), save to ``out``."""
+    """Train on ``train_clips``, select on ``val_clips`` (last epoch when empty), save to ``out``.
+
+    ``teachers`` (models in eval mode, e.g. members of an ensemble): the student learns from their
+    averaged soft targets on its own training windows beside the labels (``distil_weight``).
+    """
     cfg, tcfg = cfg or ModelConfig(), tcfg or TrainConfig()
     console = console or Console(stderr=True)
     store = store or ClipStore(cfg)
@@ -133,6 +183,13 @@ def train(
     torch.manual_seed(tcfg.seed)
     rng = np.random.default_rng(tcfg.seed)
     t0 = time.perf_counter()
+    epochs = tcfg.epochs_for(len(train_clips))
+    for teacher in teachers:
+        if teacher.cfg.window_samples != cfg.window_samples:
+            raise EdgefusionError(
+                f"a teacher takes {teacher.cfg.window_seconds:g} s windows, the student {cfg.window_seconds:g} s"
+            )
+        teacher.eval()
 
     console.print(f"train: {corpus_summary(list(train_clips))}")
     if val_clips:
@@ -144,18 +201,20 @@ def train(
     model = EmotionNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_clips) / tcfg.batch_size)
-    total = steps_per_epoch * tcfg.epochs
+    total = steps_per_epoch * epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps_per_epoch * tcfg.warmup_epochs, total))
     corpus_has_video = any(c.video is not None for c in train_clips)
     labels_all = torch.tensor([c.label for c in train_clips])
+    log = _EpochLog(console, epochs)
 
     best: tuple[float, int, dict[str, Any] | None, dict[str, torch.Tensor]] | None = None
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     with _progress(console) as bar:
         task = bar.add_task("training", total=total, info="")
-        for epoch in range(1, tcfg.epochs + 1):
+        for epoch in range(1, epochs + 1):
             model.train()
-            order = rng.permutation(len(train_clips))
+            t_epoch = time.perf_counter()
+            order = epoch_draws(train_clips, tcfg.balanced, rng)
             losses = []
             for first in range(0, len(order), tcfg.batch_size):
                 idx = order[first : first + tcfg.batch_size]
@@ -165,26 +224,35 @@ def train(
                 targets: torch.Tensor = labels_all[idx]
                 if tcfg.mixup_alpha > 0:
                     batch, targets = mixup(batch, F.one_hot(targets, cfg.num_classes).float(), tcfg.mixup_alpha, rng)
-                loss = loss_fn(model(batch.audio, batch.video, batch.present), targets, batch.present, tcfg)
+                outputs = model(batch.audio, batch.video, batch.present)
+                loss = loss_fn(outputs, targets, batch.present, tcfg)
+                if teachers:
+                    soft = teacher_targets(teachers, batch, tcfg.distil_temperature)
+                    w = tcfg.distil_weight
+                    loss = (1 - w) * loss + w * distil_loss(outputs, soft, batch.present, tcfg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 losses.append(loss.item())
-                bar.update(task, advance=1, info=f"epoch {epoch}/{tcfg.epochs} loss {np.mean(losses):.3f}")
-            row = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+                bar.update(task, advance=1, info=f"epoch {epoch}/{epochs} loss {np.mean(losses):.3f}")
+            row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
             val = None
             if val_clips:
-                val = {
-                    k: s.to_dict()
-                    for k, s in predict_clips(model, val_clips, store, tcfg.eval_hop_seconds).scores().items()
-                }
+                preds = predict_clips(model, val_clips, store, tcfg.eval_hop_seconds)
+                val = {k: s.to_dict() for k, s in preds.scores().items()}
+                by_corpus = corpus_scores(preds, val_clips)
+                if len(by_corpus) > 1:
+                    val["per_corpus"] = {k: s.to_dict() for k, s in by_corpus.items()}
+                    row["val_accuracy_per_corpus"] = {k: s.accuracy for k, s in by_corpus.items()}
                 row |= {"val_accuracy": val["fused"]["accuracy"], "val_macro_f1": val["fused"]["macro_f1"]}
                 bar.update(
                     task,
-                    info=f"epoch {epoch}/{tcfg.epochs} loss {row['loss']:.3f} "
+                    info=f"epoch {epoch}/{epochs} loss {row['loss']:.3f} "
                     f"val acc {row['val_accuracy']:.1%} F1 {row['val_macro_f1']:.3f}",
                 )
+            row["seconds"] = round(time.perf_counter() - t_epoch, 1)
+            log.epoch(row)
             history.append(row)
             metric = row.get("val_macro_f1", float(epoch))
             if best is None or metric > best[0]:
@@ -198,12 +266,15 @@ def train(
     summary = {
         "edgefusion_version": __version__,
         "data": data_name,
-        "train_actors": sorted({c.actor for c in train_clips}),
-        "val_actors": sorted({c.actor for c in val_clips}),
+        "train_actors": speaker_names(train_clips),
+        "val_actors": speaker_names(val_clips),
         "train_clips": len(train_clips),
         "val_clips": len(val_clips),
+        "train_clips_per_corpus": dict(sorted(Counter(c.corpus for c in train_clips).items())),
+        "epochs": epochs,
         "best_epoch": best_epoch,
         "val": best_val,
+        "teachers": len(teachers),
         "seconds": round(seconds, 1),
         "train_config": asdict(tcfg),
         "model_config": cfg.to_dict(),
@@ -218,6 +289,25 @@ def train(
     summary_path = out.with_suffix(".json")
     summary_path.write_text(json.dumps(summary, indent=2))
     return TrainResult(out, summary_path, best_epoch, best_val, seconds, history)
+
+
+class _EpochLog:
+    """One plain line per epoch (loss, validation figures, seconds) when the console is not a
+    terminal, so a log file shows progress; a terminal has the progress bar instead."""
+
+    def __init__(self, console: Console, epochs: int) -> None:
+        self.console, self.epochs = console, epochs
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        if self.console.is_terminal:
+            return
+        line = f"epoch {row['epoch']}/{self.epochs} loss {row['loss']:.3f}"
+        if "val_accuracy" in row:
+            line += f" val acc {row['val_accuracy']:.1%} F1 {row['val_macro_f1']:.3f}"
+            per = row.get("val_accuracy_per_corpus", {})
+            if per:
+                line += " (" + ", ".join(f"{k} {v:.1%}" for k, v in per.items()) + ")"
+        self.console.print(f"{line} {row['seconds']:.0f} s")
 
 
 def _audio_reference(
@@ -243,6 +333,7 @@ def _train_window(
 
 
 def _progress(console: Console) -> Progress:
+    """A progress bar on a terminal; nothing elsewhere (a log gets ``_EpochLog``'s lines)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -252,4 +343,5 @@ def _progress(console: Console) -> Progress:
         TextColumn("{task.fields[info]}"),
         console=console,
         transient=False,
+        disable=not console.is_terminal,
     )

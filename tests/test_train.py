@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
+import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from rich.console import Console
 
 from edgefusion.config import ModelConfig, TrainConfig
-from edgefusion.data.corpus import scan_corpus
+from edgefusion.data.corpus import Clip, scan_corpus
 from edgefusion.data.splits import split_by_actor
 from edgefusion.data.store import ClipStore
+from edgefusion.errors import EdgefusionError
 from edgefusion.model.checkpoint import load_checkpoint
-from edgefusion.train import TensorBatch, drop_modalities, lr_factor, mixup, train
+from edgefusion.train import (
+    TensorBatch,
+    distil_loss,
+    drop_modalities,
+    epoch_draws,
+    lr_factor,
+    mixup,
+    teacher_targets,
+    train,
+)
 
 SMALL = ModelConfig(blocks=((16, 2), (24, 2)), stem_channels=8, embed_dim=32, heads=2)
 QUICK = TrainConfig(epochs=2, batch_size=8, warmup_epochs=1)
@@ -92,3 +107,61 @@ def test_training_with_mixup_runs_and_differs(cremad_tones: Path, tmp_path: Path
     mixed = train(tr, va, tmp_path / "mixed.pt", SMALL, replace(QUICK, mixup_alpha=0.4), store)
     assert all(np.isfinite(row["loss"]) for row in mixed.history)
     assert [row["loss"] for row in mixed.history] != [row["loss"] for row in plain.history]
+
+
+def _clip(corpus: str, label: int, i: int) -> Clip:
+    return Clip(f"{corpus}-{label}-{i}", label, "01", Path(f"{corpus}-{i}.wav"), None, corpus)
+
+
+def test_balanced_epochs_draw_every_corpus_and_class_alike() -> None:
+    # a large corpus with a dominant class beside a small one: 300 + 60 + 30 + 10 clips
+    clips = [_clip("big", 0, i) for i in range(300)] + [_clip("big", 1, i) for i in range(60)]
+    clips += [_clip("small", 0, i) for i in range(30)] + [_clip("small", 2, i) for i in range(10)]
+    draws = np.concatenate([epoch_draws(clips, True, np.random.default_rng(s)) for s in range(20)])
+    cells = Counter((clips[i].corpus, clips[i].label) for i in draws)
+    shares = np.array(list(cells.values())) / len(draws)
+    assert len(cells) == 4 and np.allclose(shares, 0.25, atol=0.02), cells
+    # unbalanced: every clip exactly once per epoch
+    once = epoch_draws(clips, False, np.random.default_rng(0))
+    assert sorted(once.tolist()) == list(range(len(clips)))
+
+
+def test_distillation_learns_from_the_teachers(cremad_tones: Path, tmp_path: Path) -> None:
+    clips = scan_corpus(cremad_tones)
+    tr, va = split_by_actor(clips, ["1003"])
+    store = ClipStore(SMALL, tmp_path / "cache")
+    train(tr, va, tmp_path / "teacher.pt", SMALL, QUICK, store)
+    teacher = load_checkpoint(tmp_path / "teacher.pt")[0]
+    plain = train(tr, va, tmp_path / "plain.pt", SMALL, QUICK, store)
+    student = train(tr, va, tmp_path / "student.pt", SMALL, QUICK, store, teachers=[teacher, teacher])
+    # the same seed and data: only the teachers' soft targets differ between the two runs
+    assert all(np.isfinite(row["loss"]) for row in student.history)
+    assert [row["loss"] for row in student.history] != [row["loss"] for row in plain.history]
+    assert json.loads((tmp_path / "student.json").read_text())["teachers"] == 2
+    # a teacher that scores its own windows exactly as the student will has zero distillation loss
+    batch = TensorBatch(torch.randn(4, SMALL.window_samples) * 0.1, None, torch.tensor([[1.0, 0.0]] * 4))
+    with torch.no_grad():
+        outputs = teacher(batch.audio, batch.video, batch.present)
+    soft = teacher_targets([teacher], batch, QUICK.distil_temperature)
+    assert float(distil_loss(outputs, soft, batch.present, QUICK)) < 1e-5
+    wide = replace(SMALL, window_seconds=1.0)
+    with pytest.raises(EdgefusionError, match="teacher takes 2 s windows, the student 1 s"):
+        train(tr, va, tmp_path / "x.pt", wide, QUICK, store, teachers=[teacher])
+
+
+def test_a_piped_log_gets_one_line_per_epoch(cremad_tones: Path, tmp_path: Path) -> None:
+    clips = scan_corpus(cremad_tones)
+    tr, va = split_by_actor(clips, ["1003"])
+    log = io.StringIO()
+    console = Console(file=log, force_terminal=False, width=200)
+    train(tr, va, tmp_path / "m.pt", SMALL, QUICK, ClipStore(SMALL, tmp_path / "cache"), console)
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("epoch ")]
+    assert len(lines) == QUICK.epochs
+    assert re.fullmatch(r"epoch 2/2 loss \d+\.\d{3} val acc \d+\.\d% F1 \d\.\d{3} \d+ s", lines[-1]), lines[-1]
+    assert "━" not in log.getvalue()  # no progress bar drawn into the log
+
+
+def test_default_epochs_follow_the_data_size() -> None:
+    tcfg = TrainConfig()
+    assert tcfg.epochs_for(400) == 60 and tcfg.epochs_for(1330) == 18 and tcfg.epochs_for(10**6) == 10
+    assert replace(tcfg, epochs=3).epochs_for(1330) == 3
