@@ -1,22 +1,28 @@
-"""The recipe on every speaker: speaker-disjoint folds, each trained and scored by the CLI's defaults.
+"""The recipe beside the yardstick on speaker-disjoint folds, each trained and scored as a user would.
 
-    .venv/bin/python benchmarks/speaker_folds.py [DATA] [--folds 4 | --test 13-16 ...] \
-        [--seeds 0,1] [--jobs 2] [--threads 1] [--train-arg=--epochs=20 ...] [--out DIR] [--json out.json]
+    .venv/bin/python benchmarks/speaker_folds.py DATA [DATA ...] [--folds 4 [--fold-corpus ravdess] | --test SPEC ...]
+        [--train SPEC] [--seeds 0,1] [--jobs 2] [--threads 1] [--train-arg=--epochs=20 ...]
+        [--no-yardstick | --yardstick-epochs 40] [--out DIR] [--json out.json]
 
-One test split (actors 13-16) of four speakers says little about the recipe: on 176 clips a
-seed moves the score by ten points, and the speakers held out decide as much. This script
-holds every speaker out once. The corpus's actors, in order, are cut into --folds contiguous
-groups (or the groups come from --test); for each group and each seed it runs exactly what a
-user runs,
+One test group of four speakers says little about a recipe: on 176 clips a seed moves the score
+by ten points, and the speakers held out decide as much. This script holds groups of speakers
+out in turn. The groups are --folds contiguous groups of one corpus's speakers (--fold-corpus,
+default the first DATA's), or come from --test (repeatable). Each group is trained without: by
+default on every other speaker of every DATA; --train names the training speakers instead (e.g.
+``--train ravdess:1-16 --test emodb:3,8-16`` trains on RAVDESS alone and scores EmoDB: a
+cross-corpus row). For each group and seed it runs exactly what a user runs,
 
-    edgefusion train DATA --actors <the other actors> --seed S --out DIR/<run>.pt [--train-arg ...]
-    edgefusion eval DIR/<run>.pt DATA --actors <the group> --adapt --json DIR/<run>.eval.json
+    edgefusion train DATA... --actors <training speakers> --seed S --out DIR/<run>.pt [--train-arg ...]
+    edgefusion eval DIR/<run>.pt DATA... --actors <the group> --adapt --json DIR/<run>.eval.json
 
-and tabulates each run's fused accuracy and macro-F1 unadapted and speaker-adapted, with the
-mean over runs (--json also keeps the range). --jobs runs that many at once, each on its share of the cores
-or on --threads (OMP_NUM_THREADS); a run's figures depend on the thread count, which changes
-the order of float32 sums. A run whose eval JSON is already in --out is read, not run again:
-an interrupted study resumes.
+and, on the same training and test speakers, the yardstick (``benchmarks/yardstick.py``, a plain
+audio-only CNN trained on every training speaker, scored on whole clips, with its own
+speaker-centred counterpart of ``--adapt``). Only the DATA folders holding training (or test)
+speakers are given to each command. The table shows each run's fused accuracy and macro-F1,
+unadapted and speaker-adapted, recipe and yardstick side by side, with the means and the
+recipe's lead. --jobs runs that many commands at once, each on --threads (default: the cores
+shared out); a run's figures depend on the thread count, which changes the order of float32
+sums. A run whose JSON is already in --out is read, not run again: an interrupted study resumes.
 """
 
 from __future__ import annotations
@@ -27,143 +33,191 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from edgefusion.data.corpus import scan_corpus
-from edgefusion.data.splits import parse_actors, select_actors
+from edgefusion.commands import Corpus, clips_of, load_corpora
+from edgefusion.data.splits import parse_actors
 from edgefusion.errors import EdgefusionError, require_writable
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/ravdess-speech"
 EDGEFUSION = [sys.executable, "-m", "edgefusion"]
+YARDSTICK = [sys.executable, str(Path(__file__).resolve().parent / "yardstick.py")]
+METRICS = ("accuracy", "macro_f1", "adapted", "adapted_f1")
 
 
 @dataclass
 class Run:
     name: str
-    test: list[str]  # the actors scored
-    train: list[str]  # the actors given to `train` (it holds some out to choose the epoch)
+    test: list[str]  # namespaced speakers scored
+    train: list[str]  # namespaced speakers given to `train` (it holds some out to choose the epoch)
     seed: int
-    fused: float | None = None
-    fused_f1: float | None = None
-    adapted: float | None = None
-    adapted_f1: float | None = None
+    recipe: dict[str, float] = field(default_factory=dict)  # METRICS
+    yardstick: dict[str, float] = field(default_factory=dict)
     val_actors: list[str] | None = None
     train_seconds: float | None = None
+    yardstick_seconds: float | None = None
 
 
-def actor_key(actor: str) -> tuple[int, str]:
-    """Actors in the order the corpus numbers them (as `edgefusion` lists them: by length, then name)."""
-    return (len(actor), actor)
-
-
-def folds_of(actors: list[str], k: int) -> list[list[str]]:
-    """``actors`` in order, cut into ``k`` contiguous groups whose sizes differ by at most one."""
-    if not 2 <= k <= len(actors):
-        raise EdgefusionError(f"--folds {k}: need 2 to {len(actors)} folds for {len(actors)} actors")
-    size, extra = divmod(len(actors), k)
+def folds_of(speakers: list[str], k: int) -> list[list[str]]:
+    """``speakers`` in order, cut into ``k`` contiguous groups whose sizes differ by at most one."""
+    if not 2 <= k <= len(speakers):
+        raise EdgefusionError(f"--folds {k}: need 2 to {len(speakers)} folds for {len(speakers)} speakers")
+    size, extra = divmod(len(speakers), k)
     out, start = [], 0
     for i in range(k):
         end = start + size + (1 if i < extra else 0)
-        out.append(actors[start:end])
+        out.append(speakers[start:end])
         start = end
     return out
 
 
-def spec(actors: list[str]) -> str:
-    return ",".join(actors)
+def ordered_speakers(corpora: list[Corpus], spec: str | None, option: str) -> list[str]:
+    """The namespaced speakers ``spec`` names (all when None), in corpus order, then as numbered."""
+    clips = clips_of(corpora, spec, option)
+    first = {c.speaker: c for c in clips}
+    return [s for s, c in sorted(first.items(), key=lambda kv: (kv[1].corpus, len(kv[1].actor), kv[1].actor))]
 
 
-def plan(data: Path, folds: int, tests: list[str] | None, seeds: list[int]) -> list[Run]:
-    clips = scan_corpus(data)
-    actors = sorted({c.actor for c in clips}, key=actor_key)
-    if tests:
-        groups = [
-            sorted({c.actor for c in select_actors(clips, parse_actors(t, "--test") or [], str(data))}, key=actor_key)
-            for t in tests
-        ]
+def plan(corpora: list[Corpus], args: argparse.Namespace, seeds: list[int]) -> list[Run]:
+    everyone = ordered_speakers(corpora, None, "DATA")
+    if args.test:
+        groups = [ordered_speakers(corpora, t, "--test") for t in args.test]
     else:
-        groups = folds_of(actors, folds)
+        name = args.fold_corpus or corpora[0].name
+        if name not in {c.name for c in corpora}:
+            loaded = ", ".join(c.name for c in corpora)
+            raise EdgefusionError(f"--fold-corpus {name}: no such corpus among DATA ({loaded})")
+        groups = folds_of([s for s in everyone if s.startswith(f"{name}:")], args.folds)
+    pool = ordered_speakers(corpora, args.train, "--train") if args.train else everyone
     runs = []
     for group in groups:
-        rest = [a for a in actors if a not in group]
+        train = [s for s in pool if s not in group]
+        if args.train and len(train) < len(pool):
+            both = sorted(set(pool) & set(group))
+            raise EdgefusionError(f"speaker(s) {', '.join(both)} in both --train and --test")
+        if not train:
+            raise EdgefusionError(f"no training speaker left for the group {group[0]}..{group[-1]}")
+        label = f"{group[0]}-{group[-1]}".replace(":", "")
         for seed in seeds:
-            runs.append(Run(f"test-{group[0]}-{group[-1]}-seed{seed}", group, rest, seed))
+            runs.append(Run(f"test-{label}-seed{seed}", group, train, seed))
     return runs
 
 
-def execute(run: Run, data: Path, out: Path, train_args: list[str], threads: int, console: Console) -> Run:
+def folders(corpora: list[Corpus], speakers: list[str]) -> list[str]:
+    names = {s.partition(":")[0] for s in speakers}
+    return [str(c.data) for c in corpora if c.name in names]
+
+
+def execute(run: Run, corpora: list[Corpus], args: argparse.Namespace, threads: int, console: Console) -> Run:
+    out: Path = args.out
     model, report = out / f"{run.name}.pt", out / f"{run.name}.eval.json"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    train_data, test_data = folders(corpora, run.train), folders(corpora, run.test)
+    train_spec, test_spec = ",".join(run.train), ",".join(run.test)
     if not report.exists():
-        train = [*EDGEFUSION, "train", str(data), "--actors", spec(run.train), "--seed", str(run.seed)]
-        _call([*train, "--out", str(model), *train_args], env, out / f"{run.name}.train.log")
-        score = [*EDGEFUSION, "eval", str(model), str(data), "--actors", spec(run.test), "--adapt"]
-        _call([*score, "--json", str(report)], env, out / f"{run.name}.eval.log")
+        train = [*EDGEFUSION, "train", *train_data, "--actors", train_spec, "--seed", str(run.seed)]
+        call([*train, "--out", str(model), *args.train_arg], env, out / f"{run.name}.train.log")
+        score = [*EDGEFUSION, "eval", str(model), *test_data, "--actors", test_spec, "--adapt"]
+        call([*score, "--json", str(report)], env, out / f"{run.name}.eval.log")
     scores = json.loads(report.read_text())
-    adapted = scores.get("speaker_adapted", {}).get("fused")
-    run.fused, run.fused_f1 = scores["fused"]["accuracy"], scores["fused"]["macro_f1"]
-    if adapted is not None:
-        run.adapted, run.adapted_f1 = adapted["accuracy"], adapted["macro_f1"]
+    adapted = scores.get("speaker_adapted", {}).get("fused", {})
+    run.recipe = {
+        "accuracy": scores["fused"]["accuracy"],
+        "macro_f1": scores["fused"]["macro_f1"],
+        "adapted": adapted.get("accuracy"),
+        "adapted_f1": adapted.get("macro_f1"),
+    }
     summary = model.with_suffix(".json")
     if summary.exists():
         trained = json.loads(summary.read_text())
         run.val_actors, run.train_seconds = trained["val_actors"], trained["seconds"]
-    adapted_text = "" if run.adapted is None else f", adapted {run.adapted:.1%}"
-    console.print(f"{run.name}: fused {run.fused:.1%}{adapted_text}")
+    if args.yardstick:
+        yard = out / f"{run.name}.yardstick.json"
+        if not yard.exists():
+            data = list(dict.fromkeys(train_data + test_data))
+            cmd = [*YARDSTICK, *data, "--train", train_spec, "--test", test_spec, "--seeds", str(run.seed)]
+            cmd += ["--epochs", str(args.yardstick_epochs)]
+            call([*cmd, "--threads", str(threads), "--json", str(yard)], env, out / f"{run.name}.yardstick.log")
+        r = json.loads(yard.read_text())["runs"][0]
+        run.yardstick = {
+            "accuracy": r["unadapted"]["accuracy"],
+            "macro_f1": r["unadapted"]["macro_f1"],
+            "adapted": r["adapted"]["accuracy"],
+            "adapted_f1": r["adapted"]["macro_f1"],
+        }
+        run.yardstick_seconds = r["train_seconds"]
+    yard_text = f", yardstick {run.yardstick['accuracy']:.1%}" if run.yardstick else ""
+    console.print(f"{run.name}: recipe {run.recipe['accuracy']:.1%}{yard_text}")
     return run
 
 
-def _call(cmd: list[str], env: dict[str, str], log: Path) -> None:
+def call(cmd: list[str], env: dict[str, str], log: Path) -> None:
     with log.open("w") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, check=False)
     if proc.returncode != 0:
         lines = log.read_text().strip().splitlines() or ["no output"]
-        raise EdgefusionError(f"{' '.join(cmd[2:4])} failed ({lines[-1]}); see {log}")
+        raise EdgefusionError(f"{Path(cmd[1]).name} {cmd[2] if len(cmd) > 2 else ''} failed ({lines[-1]}); see {log}")
 
 
 def summarise(runs: list[Run]) -> dict[str, dict[str, float]]:
-    out = {}
-    for key in ("fused", "fused_f1", "adapted", "adapted_f1"):
-        values = [getattr(r, key) for r in runs if getattr(r, key) is not None]
-        if values:
-            out[key] = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}
+    """Mean of each metric over the runs, per network; ``lead``: recipe minus yardstick."""
+    out: dict[str, dict[str, float]] = {}
+    for network in ("recipe", "yardstick"):
+        means = {}
+        for key in METRICS:
+            values = [getattr(r, network).get(key) for r in runs]
+            values = [v for v in values if v is not None]
+            if values:
+                means[key] = sum(values) / len(values)
+        if means:
+            out[network] = means
+    if "yardstick" in out:
+        out["lead"] = {k: out["recipe"][k] - out["yardstick"][k] for k in out["recipe"] if k in out["yardstick"]}
     return out
 
 
 def table(runs: list[Run], summary: dict[str, dict[str, float]]) -> Table:
-    t = Table(title="speaker-disjoint folds (fused output; adapted = eval --adapt)", title_justify="left")
-    for col in ("test actors", "seed", "validation actors", "accuracy", "macro-F1", "adapted", "adapted F1"):
-        t.add_column(col, justify="right")
+    t = Table(title="fused accuracy and macro-F1 (adapted: speaker-centred)", title_justify="left")
+    t.add_column("test speakers")
+    t.add_column("seed", justify="right")
+    for network in ("recipe", "yardstick"):
+        for col in ("accuracy", "F1", "adapted", "adapted F1"):
+            t.add_column(f"{network} {col}", justify="right")
 
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{x:.1%}"
-
-    def f1(x: float | None) -> str:
-        return "-" if x is None else f"{x:.3f}"
+    def cells(m: dict[str, Any]) -> list[str]:
+        out = []
+        for key in METRICS:
+            v = m.get(key)
+            out.append("-" if v is None else (f"{v:.1%}" if "f1" not in key else f"{v:.3f}"))
+        return out
 
     for r in runs:
-        val = ",".join(r.val_actors) if r.val_actors else "-"
-        t.add_row(spec(r.test), str(r.seed), val, pct(r.fused), f1(r.fused_f1), pct(r.adapted), f1(r.adapted_f1))
-    s = {k: v["mean"] for k, v in summary.items()}
-    t.add_row(
-        "mean", "", "", pct(s.get("fused")), f1(s.get("fused_f1")), pct(s.get("adapted")), f1(s.get("adapted_f1"))
-    )
+        t.add_row(f"{r.test[0]}..{r.test[-1]}", str(r.seed), *cells(r.recipe), *cells(r.yardstick))
+    t.add_row("mean", "", *cells(summary.get("recipe", {})), *cells(summary.get("yardstick", {})))
+    if "lead" in summary:
+        lead = summary["lead"]
+        points = [f"{lead[k] * 100:+.1f} pt" if "f1" not in k else f"{lead[k]:+.3f}" for k in METRICS if k in lead]
+        t.add_row("recipe - yardstick", "", *points)
     return t
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--folds", type=int, default=4, help="contiguous groups of actors, each held out once")
-    p.add_argument("--test", action="append", help="a test group instead of --folds, e.g. 13-16 (repeatable)")
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    p.add_argument("data", nargs="+", type=Path, help="corpus folders")
+    p.add_argument("--folds", type=int, default=4, help="contiguous groups of --fold-corpus's speakers")
+    p.add_argument("--fold-corpus", help="the corpus whose speakers are folded [default: the first DATA's]")
+    p.add_argument("--test", action="append", help="a test group instead of --folds, e.g. ravdess:13-16 (repeatable)")
+    p.add_argument("--train", help="the training speakers [default: every speaker not in the group]")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds, each run on every group")
-    p.add_argument("--jobs", type=int, default=1, help="runs at once")
-    p.add_argument("--threads", type=int, help="threads per run [default: cores / jobs]")
+    p.add_argument("--jobs", type=int, default=1, help="commands at once")
+    p.add_argument("--threads", type=int, help="threads per command [default: cores / jobs]")
     p.add_argument("--train-arg", action="append", default=[], help="passed to `edgefusion train` (repeatable)")
+    p.add_argument("--no-yardstick", dest="yardstick", action="store_false", help="the recipe alone")
+    p.add_argument("--yardstick-epochs", type=int, default=40, help="the yardstick's epochs [default: 40, its recipe]")
     p.add_argument("--out", type=Path, default=Path("speaker-folds"), help="folder for models, logs, reports")
     p.add_argument("--json", type=Path, help="write every run and the summary here")
     return p.parse_args(argv)
@@ -181,24 +235,26 @@ def main(argv: list[str] | None = None) -> int:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise EdgefusionError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
-        if not args.data.is_dir():
-            raise EdgefusionError(f"{args.data}: no such corpus folder")
+        for spec in [*(args.test or []), *([args.train] if args.train else [])]:
+            parse_actors(spec, "--test")
         if args.json is not None:
             require_writable(args.json)
-        runs = plan(args.data, args.folds, args.test, seeds)
+        corpora = load_corpora(args.data)
+        runs = plan(corpora, args, seeds)
         args.out.mkdir(parents=True, exist_ok=True)
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         console.print(f"{len(runs)} runs, {args.jobs} at a time on {threads} thread(s) each, in {args.out}")
+        # recipe and yardstick of a run are one job: they run one after the other
         with ThreadPoolExecutor(args.jobs) as pool:
-            done = list(pool.map(lambda r: execute(r, args.data, args.out, args.train_arg, threads, console), runs))
+            done = list(pool.map(lambda r: execute(r, corpora, args, threads, console), runs))
     except EdgefusionError as e:
         console.print(f"error: {e}", markup=False, highlight=False)
         return 1
     summary = summarise(done)
     Console(soft_wrap=True).print(table(done, summary))
     if args.json is not None:
-        record = {"data": str(args.data), "train_args": args.train_arg, "jobs": args.jobs, "threads": threads}
-        record |= {"runs": [asdict(r) for r in done], "summary": summary}
+        record = {"data": [str(d) for d in args.data], "train_args": args.train_arg, "jobs": args.jobs}
+        record |= {"threads": threads, "runs": [asdict(r) for r in done], "summary": summary}
         args.json.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 

@@ -1,4 +1,5 @@
-"""benchmarks/speaker_folds.py: folds that never share a speaker, run through the real CLI."""
+"""benchmarks/speaker_folds.py: folds that never share a speaker, the recipe through the real CLI
+beside the yardstick on the same speakers."""
 
 from __future__ import annotations
 
@@ -19,25 +20,35 @@ def test_folds_are_contiguous_disjoint_and_cover_every_actor() -> None:
     assert [len(g) for g in uneven] == [3, 3, 2, 2] and [a for g in uneven for a in g] == actors[:10]
 
 
+@pytest.mark.slow
 def test_one_fold_trained_and_scored_by_the_cli(av_corpus: Path, tmp_path: Path) -> None:
     out, report = tmp_path / "runs", tmp_path / "folds.json"
-    args = [str(av_corpus), "--test", "1003", "--train-arg=--epochs=1", "--out", str(out), "--json", str(report)]
+    args = [str(av_corpus), "--test", "1003", "--train-arg=--epochs=1", "--yardstick-epochs", "1"]
+    args += ["--out", str(out), "--json", str(report)]
     assert folds.main(args) == 0
-    (run,) = json.loads(report.read_text())["runs"]
-    assert run["test"] == ["1003"] and run["train"] == ["1001", "1002"]
+    record = json.loads(report.read_text())
+    (run,) = record["runs"]
+    assert run["test"] == ["crema-d:1003"] and run["train"] == ["crema-d:1001", "crema-d:1002"]
     assert run["val_actors"] and set(run["val_actors"]) < {"1001", "1002"}
     scored = json.loads((out / f"{run['name']}.eval.json").read_text())
     assert scored["actors"] == ["1003"]
-    assert run["fused"] == scored["fused"]["accuracy"]
-    assert run["adapted"] == scored["speaker_adapted"]["fused"]["accuracy"]
+    assert run["recipe"]["accuracy"] == scored["fused"]["accuracy"]
+    assert run["recipe"]["adapted"] == scored["speaker_adapted"]["fused"]["accuracy"]
     trained = json.loads((out / f"{run['name']}.json").read_text())
     assert trained["train_config"]["epochs"] == 1  # --train-arg reached `edgefusion train`
+    # the yardstick trained on the same speakers and scored the same clips
+    yard = json.loads((out / f"{run['name']}.yardstick.json").read_text())
+    assert yard["train"] == "crema-d:1001,crema-d:1002" and yard["test"] == "crema-d:1003"
+    assert yard["runs"][0]["n"] == scored["fused"]["n"] and yard["epochs"] == 1
+    assert run["yardstick"]["accuracy"] == yard["runs"][0]["unadapted"]["accuracy"]
+    lead = record["summary"]["lead"]["accuracy"]
+    assert lead == pytest.approx(run["recipe"]["accuracy"] - run["yardstick"]["accuracy"])
 
     model = out / f"{run['name']}.pt"
     stamp = model.stat().st_mtime_ns
     assert folds.main(args) == 0  # resumed: read, not trained again
     assert model.stat().st_mtime_ns == stamp
-    assert json.loads(report.read_text())["runs"][0]["fused"] == run["fused"]
+    assert json.loads(report.read_text())["runs"][0]["recipe"] == run["recipe"]
 
 
 @pytest.mark.parametrize(
@@ -48,6 +59,8 @@ def test_one_fold_trained_and_scored_by_the_cli(av_corpus: Path, tmp_path: Path)
         (["--threads", "0"], "--threads must be at least 1"),
         (["--seeds", "a"], "--seeds 'a'"),
         (["--test", "1009"], "no clips of actor(s) 1009"),
+        (["--test", "1003", "--train", "1002-1003"], "crema-d:1003 in both --train and --test"),
+        (["--fold-corpus", "emodb"], "--fold-corpus emodb: no such corpus among DATA (crema-d)"),
     ],
 )
 def test_bad_arguments_are_one_line(
