@@ -9,7 +9,7 @@ by ten points, and the speakers held out decide as much. This script holds group
 out in turn. The groups are --folds contiguous groups of one corpus's speakers (--fold-corpus,
 default the first DATA's), or come from --test (repeatable). Each group is trained without: by
 default on every other speaker of every DATA; --train names the training speakers instead (e.g.
-``--train ravdess:1-16 --test emodb:3,8-16`` trains on RAVDESS alone and scores EmoDB: a
+``--train ravdess:1-16 --test emodb:3,emodb:8-16`` trains on RAVDESS alone and scores EmoDB: a
 cross-corpus row). For each group and seed it runs exactly what a user runs,
 
     edgefusion train DATA... --actors <training speakers> --seed S --out DIR/<run>.pt [--train-arg ...]

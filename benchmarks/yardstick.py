@@ -6,8 +6,8 @@
 e.g. ``benchmarks/yardstick.py ../shared/data/ravdess-speech --test ravdess:13-16 --threads 1``.
 DATA are corpus folders (RAVDESS, CREMA-D, ... as edgefusion reads them), SPEC the speakers in
 ``--actors`` form ("ravdess:1-4", "emodb:03,emovo:f1"); ``--train`` defaults to every speaker
-not in ``--test``. Nothing of edgefusion's recipe is in it (no 2 s windows resized to an image,
-no speed perturbation, no validation split); the recipe, exactly:
+not in ``--test``. Nothing of edgefusion's recipe is in it (no 2 s windows, no speed perturbation, no
+validation split); the recipe, exactly:
 
 - input: a 64-band log-mel of the whole clip (decoded by ``edgefusion.data.audio.load_audio`` at
   16 kHz; n_fft 400 with a periodic Hann window, hop 160, no centre padding, Slaney mel filters
