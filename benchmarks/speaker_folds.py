@@ -235,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise EdgefusionError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
-        for spec in [*(args.test or []), *([args.train] if args.train else [])]:
-            parse_actors(spec, "--test")
+        for option, spec in [*(("--test", t) for t in args.test or []), ("--train", args.train)]:
+            parse_actors(spec, option)  # a malformed list fails here, before any corpus is read
         if args.json is not None:
             require_writable(args.json)
         corpora = load_corpora(args.data)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edgefusion import __version__
-from edgefusion.config import TrainConfig
+from edgefusion.config import ModelConfig, TrainConfig
 from edgefusion.errors import EdgefusionError
 
 app = typer.Typer(
@@ -131,6 +131,13 @@ def train(
     ] = None,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
+    window_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds of audio the model takes per decision (its input contract; live runs decide on the "
+            f"last this many seconds) \\[default: {ModelConfig.window_seconds:g}].",
+        ),
+    ] = None,
     teacher: Annotated[
         list[Path] | None,
         typer.Option(
@@ -157,6 +164,7 @@ def train(
         err,
         out,
         teachers=teacher or [],
+        window_seconds=window_seconds,
     )
 
 

@@ -127,6 +127,7 @@ def run_train(
     err: Console,
     out: Console,
     teachers: Sequence[Path] = (),
+    window_seconds: float | None = None,
 ) -> None:
     """Train on one or several corpora. ``--actors`` names the speakers to train on (and, without
     ``--val-actors``, to draw the validation speakers from); ``--val-actors`` the validation
@@ -140,6 +141,8 @@ def run_train(
             if name != "val_fraction" and value <= 0:
                 raise EdgefusionError(f"--{name.replace('_', '-')} must be positive, got {value}")
             tcfg = replace(tcfg, **{name: value})
+    if window_seconds is not None and not 0.5 <= window_seconds <= 10:
+        raise EdgefusionError(f"--window-seconds must be between 0.5 and 10, got {window_seconds:g}")
     require_writable(out_path)  # before the corpora are read and the model trained
     for path in teachers:
         if path.resolve() == out_path.resolve():
@@ -168,7 +171,7 @@ def run_train(
         for corpus in corpora:
             mine = [c for c in clips if c.corpus == corpus.name]
             err.print(f"{CORPUS_TITLES[corpus.name]} {corpus.data}: {corpus_summary(mine)}")
-    cfg = ModelConfig()
+    cfg = ModelConfig() if window_seconds is None else ModelConfig(window_seconds=window_seconds)
     data_name = os.pathsep.join(str(c.data.resolve()) for c in corpora)  # several: joined like $PATH
     store = ClipStore(cfg, cache_dir)
     result = train(train_clips, val_clips, out_path, cfg, tcfg, store, err, data_name, teacher_models)

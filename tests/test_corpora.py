@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from rich.console import Console
 
 from edgefusion.commands import check_classes, corpus_scores, load_clips, load_corpora, print_corpus_scores
@@ -204,3 +205,18 @@ def test_train_on_two_corpora(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert model.exists() and "validation actors emovo:m2, ravdess:03" in proc.stdout
     assert f"RAVDESS {r}: 18 clips, 3 actors" in proc.stderr
+    summary = json.loads(model.with_suffix(".json").read_text())
+    assert summary["train_clips_per_corpus"] == {"emovo": 12, "ravdess": 12}
+    assert set(summary["val"]["per_corpus"]) == {"emovo", "ravdess"}
+    assert "epoch 1/1 loss" in proc.stderr  # piped: a line per epoch, not a progress bar
+
+
+def test_the_window_length_is_a_training_option(tmp_path: Path) -> None:
+    r = ravdess(tmp_path / "r", actors=(1, 2, 3))
+    model = tmp_path / "m.pt"
+    args = ("train", r, "--out", model, "--epochs", "1", "--batch-size", "8", "--window-seconds", "1.5")
+    assert edgefusion(*args, cache=tmp_path).returncode == 0
+    assert torch.load(model, weights_only=True)["config"]["window_seconds"] == 1.5
+    bad = edgefusion("train", r, "--out", tmp_path / "x.pt", "--window-seconds", "0.1", cache=tmp_path)
+    assert bad.returncode != 0 and "--window-seconds must be between 0.5 and 10, got 0.1" in bad.stderr
+    assert not (tmp_path / "x.pt").exists()
