@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"error: {e}", markup=False, highlight=False)
         return 1
     summary = summarise(done)
-    Console(soft_wrap=True).print(table(done, summary))
+    Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200).print(table(done, summary))  # a log: whole
     if args.json is not None:
         record = {"data": [str(d) for d in args.data], "train_args": args.train_arg, "jobs": args.jobs}
         record |= {"threads": threads, "runs": [asdict(r) for r in done], "summary": summary}
