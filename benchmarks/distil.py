@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write every figure here")
     args = p.parse_args(argv)
     try:
-        seeds = [int(s) for s in args.seeds.split(",")]
+        seeds = speaker_folds.parse_seeds(args.seeds)
+        speaker_folds.at_least_one("--threads", args.threads)
         if len(seeds) < 2:
             raise EdgefusionError("--seeds: an ensemble needs at least two members")
         if args.json is not None:

@@ -40,6 +40,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script yardstick.py
+from yardstick import at_least_one, parse_seeds
+
 from edgefusion.commands import Corpus, clips_of, load_corpora
 from edgefusion.data.splits import parse_actors
 from edgefusion.errors import EdgefusionError, require_writable
@@ -227,14 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     console = Console(stderr=True, soft_wrap=True)
     try:
-        if args.jobs < 1:
-            raise EdgefusionError(f"--jobs must be at least 1, got {args.jobs}")
-        if args.threads is not None and args.threads < 1:
-            raise EdgefusionError(f"--threads must be at least 1, got {args.threads}")
-        try:
-            seeds = [int(s) for s in args.seeds.split(",")]
-        except ValueError:
-            raise EdgefusionError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
+        at_least_one("--jobs", args.jobs)
+        at_least_one("--threads", args.threads)
+        at_least_one("--yardstick-epochs", args.yardstick_epochs)
+        seeds = parse_seeds(args.seeds)
         for option, spec in [*(("--test", t) for t in args.test or []), ("--train", args.train)]:
             parse_actors(spec, option)  # a malformed list fails here, before any corpus is read
         if args.json is not None:

@@ -325,17 +325,26 @@ def _line(r: dict[str, Any]) -> str:
     )
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; a one-line error otherwise (also for speaker_folds.py and distil.py)."""
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise EdgefusionError(f"--seeds {text!r}: give whole numbers, e.g. 0,1,2") from None
+
+
+def at_least_one(option: str, value: int | None) -> None:
+    """A one-line error for a count option below 1 (None: not given)."""
+    if value is not None and value < 1:
+        raise EdgefusionError(f"{option} must be at least 1, got {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(argv)
-        if args.epochs < 1:
-            raise EdgefusionError(f"--epochs must be at least 1, got {args.epochs}")
-        if args.threads is not None and args.threads < 1:
-            raise EdgefusionError(f"--threads must be at least 1, got {args.threads}")
-        try:
-            seeds = [int(s) for s in args.seeds.split(",")]
-        except ValueError:
-            raise EdgefusionError(f"--seeds {args.seeds!r}: give whole numbers, e.g. 0,1,2") from None
+        at_least_one("--epochs", args.epochs)
+        at_least_one("--threads", args.threads)
+        seeds = parse_seeds(args.seeds)
         if args.json is not None:
             require_writable(args.json)
         train, test = split(args.data, args.test, args.train)
