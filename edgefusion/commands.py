@@ -168,9 +168,7 @@ def run_train(
     train_clips, val_clips = split_by_actor(clips, val, tcfg.val_fraction, seed, source)
     check_classes(corpora, clips, train_clips, err)
     if len(corpora) > 1:
-        for corpus in corpora:
-            mine = [c for c in clips if c.corpus == corpus.name]
-            err.print(f"{CORPUS_TITLES[corpus.name]} {corpus.data}: {corpus_summary(mine)}")
+        print_corpus_summaries(corpora, clips, err)
     cfg = ModelConfig() if window_seconds is None else ModelConfig(window_seconds=window_seconds)
     data_name = os.pathsep.join(str(c.data.resolve()) for c in corpora)  # several: joined like $PATH
     store = ClipStore(cfg, cache_dir)
@@ -217,9 +215,7 @@ def run_eval(
     clips = clips_of(corpora, actors)
     several = [c for c in corpora if any(clip.corpus == c.name for clip in clips)]
     if len(several) > 1:
-        for corpus in several:
-            mine = [c for c in clips if c.corpus == corpus.name]
-            err.print(f"{CORPUS_TITLES[corpus.name]} {corpus.data}: {corpus_summary(mine)}")
+        print_corpus_summaries(several, clips, err)
     else:
         err.print(corpus_summary(clips))
     with ExitStack() as stack:
@@ -311,6 +307,13 @@ def corpus_scores(
             entry[key] = by_corpus[corpus.name].to_dict()
         report[corpus.name] = entry
     return report
+
+
+def print_corpus_summaries(corpora: Sequence[Corpus], clips: Sequence[Clip], err: Console) -> None:
+    """One line per corpus: its name, folder and ``corpus_summary`` of its clips among ``clips``."""
+    for corpus in corpora:
+        mine = [c for c in clips if c.corpus == corpus.name]
+        err.print(f"{CORPUS_TITLES[corpus.name]} {corpus.data}: {corpus_summary(mine)}")
 
 
 def print_corpus_scores(out: Console, per_corpus: dict[str, dict[str, Any]]) -> None:
