@@ -20,7 +20,8 @@ audio-only CNN trained on every training speaker, scored on whole clips, with it
 speaker-centred counterpart of ``--adapt``). Only the DATA folders holding training (or test)
 speakers are given to each command. The table shows each run's fused accuracy and macro-F1,
 unadapted and speaker-adapted, recipe and yardstick side by side, with the means and the
-recipe's lead. --jobs runs that many commands at once, each on --threads (default: the cores
+recipe's lead; a group spanning several corpora (``--test emodb:3-11,emovo:f1``) also gets a row
+per corpus, and per-corpus means. --jobs runs that many commands at once, each on --threads (default: the cores
 shared out); a run's figures depend on the thread count, which changes the order of float32
 sums. A run whose JSON is already in --out is read, not run again: an interrupted study resumes.
 """
@@ -63,6 +64,8 @@ class Run:
     val_actors: list[str] | None = None
     train_seconds: float | None = None
     yardstick_seconds: float | None = None
+    # a group over several corpora: {corpus: {"recipe": METRICS, "yardstick": METRICS}}
+    per_corpus: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
 def folds_of(speakers: list[str], k: int) -> list[list[str]]:
@@ -127,13 +130,9 @@ def execute(run: Run, corpora: list[Corpus], args: argparse.Namespace, threads: 
         score = [*EDGEFUSION, "eval", str(model), *test_data, "--actors", test_spec, "--adapt"]
         call([*score, "--json", str(report)], env, out / f"{run.name}.eval.log")
     scores = json.loads(report.read_text())
-    adapted = scores.get("speaker_adapted", {}).get("fused", {})
-    run.recipe = {
-        "accuracy": scores["fused"]["accuracy"],
-        "macro_f1": scores["fused"]["macro_f1"],
-        "adapted": adapted.get("accuracy"),
-        "adapted_f1": adapted.get("macro_f1"),
-    }
+    run.recipe = metrics(scores["fused"], scores.get("speaker_adapted", {}).get("fused", {}))
+    for corpus, e in scores.get("per_corpus", {}).items():
+        run.per_corpus.setdefault(corpus, {})["recipe"] = metrics(e["fused"], e.get("fused, speaker-adapted", {}))
     summary = model.with_suffix(".json")
     if summary.exists():
         trained = json.loads(summary.read_text())
@@ -146,16 +145,23 @@ def execute(run: Run, corpora: list[Corpus], args: argparse.Namespace, threads: 
             cmd += ["--epochs", str(args.yardstick_epochs)]
             call([*cmd, "--threads", str(threads), "--json", str(yard)], env, out / f"{run.name}.yardstick.log")
         r = json.loads(yard.read_text())["runs"][0]
-        run.yardstick = {
-            "accuracy": r["unadapted"]["accuracy"],
-            "macro_f1": r["unadapted"]["macro_f1"],
-            "adapted": r["adapted"]["accuracy"],
-            "adapted_f1": r["adapted"]["macro_f1"],
-        }
+        run.yardstick = metrics(r["unadapted"], r["adapted"])
+        for corpus, e in r.get("per_corpus", {}).items():
+            run.per_corpus.setdefault(corpus, {})["yardstick"] = metrics(e["unadapted"], e["adapted"])
         run.yardstick_seconds = r["train_seconds"]
     yard_text = f", yardstick {run.yardstick['accuracy']:.1%}" if run.yardstick else ""
     console.print(f"{run.name}: recipe {run.recipe['accuracy']:.1%}{yard_text}")
     return run
+
+
+def metrics(plain: dict[str, Any], adapted: dict[str, Any]) -> dict[str, float]:
+    """METRICS from one scorer's unadapted and speaker-adapted figures (``accuracy``, ``macro_f1``)."""
+    return {
+        "accuracy": plain["accuracy"],
+        "macro_f1": plain["macro_f1"],
+        "adapted": adapted.get("accuracy"),
+        "adapted_f1": adapted.get("macro_f1"),
+    }
 
 
 def call(cmd: list[str], env: dict[str, str], log: Path) -> None:
@@ -166,13 +172,28 @@ def call(cmd: list[str], env: dict[str, str], log: Path) -> None:
         raise EdgefusionError(f"{Path(cmd[1]).name} {cmd[2] if len(cmd) > 2 else ''} failed ({lines[-1]}); see {log}")
 
 
-def summarise(runs: list[Run]) -> dict[str, dict[str, float]]:
-    """Mean of each metric over the runs, per network; ``lead``: recipe minus yardstick."""
+def summarise(runs: list[Run]) -> dict[str, Any]:
+    """Mean of each metric over the runs, per network; ``lead``: recipe minus yardstick.
+
+    Where a group spans several corpora, ``per_corpus`` holds the same summary for each corpus.
+    """
+    out = means_of([(r.recipe, r.yardstick) for r in runs])
+    corpora = sorted({c for r in runs for c in r.per_corpus})
+    if corpora:
+        out["per_corpus"] = {}
+        for c in corpora:
+            figures = [r.per_corpus[c] for r in runs if c in r.per_corpus]
+            out["per_corpus"][c] = means_of([(f.get("recipe", {}), f.get("yardstick", {})) for f in figures])
+    return out
+
+
+def means_of(pairs: list[tuple[dict[str, float], dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """(recipe, yardstick) figures per run -> {"recipe": means, "yardstick": means, "lead": ...}."""
     out: dict[str, dict[str, float]] = {}
-    for network in ("recipe", "yardstick"):
+    for i, network in enumerate(("recipe", "yardstick")):
         means = {}
         for key in METRICS:
-            values = [getattr(r, network).get(key) for r in runs]
+            values = [pair[i].get(key) for pair in pairs]
             values = [v for v in values if v is not None]
             if values:
                 means[key] = sum(values) / len(values)
@@ -183,7 +204,7 @@ def summarise(runs: list[Run]) -> dict[str, dict[str, float]]:
     return out
 
 
-def table(runs: list[Run], summary: dict[str, dict[str, float]]) -> Table:
+def table(runs: list[Run], summary: dict[str, Any]) -> Table:
     t = Table(title="fused accuracy and macro-F1 (adapted: speaker-centred)", title_justify="left")
     t.add_column("test speakers")
     t.add_column("seed", justify="right")
@@ -198,13 +219,20 @@ def table(runs: list[Run], summary: dict[str, dict[str, float]]) -> Table:
             out.append("-" if v is None else (f"{v:.1%}" if "f1" not in key else f"{v:.3f}"))
         return out
 
+    def means(label: str, s: dict[str, dict[str, float]]) -> None:
+        t.add_row(label, "", *cells(s.get("recipe", {})), *cells(s.get("yardstick", {})))
+        if "lead" in s:
+            lead = s["lead"]
+            points = [f"{lead[k] * 100:+.1f} pt" if "f1" not in k else f"{lead[k]:+.3f}" for k in METRICS if k in lead]
+            t.add_row(f"{label}: recipe - yardstick", "", *points)
+
     for r in runs:
         t.add_row(f"{r.test[0]}..{r.test[-1]}", str(r.seed), *cells(r.recipe), *cells(r.yardstick))
-    t.add_row("mean", "", *cells(summary.get("recipe", {})), *cells(summary.get("yardstick", {})))
-    if "lead" in summary:
-        lead = summary["lead"]
-        points = [f"{lead[k] * 100:+.1f} pt" if "f1" not in k else f"{lead[k]:+.3f}" for k in METRICS if k in lead]
-        t.add_row("recipe - yardstick", "", *points)
+        for corpus, figures in r.per_corpus.items():
+            t.add_row(f"  {corpus}", "", *cells(figures.get("recipe", {})), *cells(figures.get("yardstick", {})))
+    means("mean", summary)
+    for corpus, s in summary.get("per_corpus", {}).items():
+        means(f"mean {corpus}", s)
     return t
 
 

@@ -20,6 +20,27 @@ def test_folds_are_contiguous_disjoint_and_cover_every_actor() -> None:
     assert [len(g) for g in uneven] == [3, 3, 2, 2] and [a for g in uneven for a in g] == actors[:10]
 
 
+def test_a_group_over_two_corpora_is_summarised_per_corpus() -> None:
+    def figures(acc: float) -> dict[str, float]:
+        return {"accuracy": acc, "macro_f1": acc / 2, "adapted": acc + 0.1, "adapted_f1": acc / 2 + 0.05}
+
+    runs = []
+    for name, (emodb, emovo) in {"a": (0.6, 0.3), "b": (0.4, 0.5)}.items():
+        run = folds.Run(name, ["emodb:03", "emovo:f1"], ["ravdess:01"], 0, figures(0.5), figures(0.4))
+        run.per_corpus = {
+            "emodb": {"recipe": figures(emodb), "yardstick": figures(0.2)},
+            "emovo": {"recipe": figures(emovo), "yardstick": figures(0.3)},
+        }
+        runs.append(run)
+    summary = folds.summarise(runs)
+    assert summary["lead"]["accuracy"] == pytest.approx(0.1)
+    emodb, emovo = summary["per_corpus"]["emodb"], summary["per_corpus"]["emovo"]
+    assert emodb["recipe"]["accuracy"] == pytest.approx(0.5) and emodb["lead"]["accuracy"] == pytest.approx(0.3)
+    assert emovo["recipe"]["adapted"] == pytest.approx(0.5) and emovo["lead"]["accuracy"] == pytest.approx(0.1)
+    rows = folds.table(runs, summary).row_count
+    assert rows == 2 * 3 + 2 * 3  # each run and its two corpora; overall and per-corpus means with their leads
+
+
 @pytest.mark.slow
 def test_one_fold_trained_and_scored_by_the_cli(av_corpus: Path, tmp_path: Path) -> None:
     out, report = tmp_path / "runs", tmp_path / "folds.json"
