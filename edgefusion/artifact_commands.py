@@ -15,7 +15,8 @@ from edgefusion.commands import load_clips
 from edgefusion.data.corpus import Clip
 from edgefusion.data.splits import parse_actors, select_actors, speaker_names, split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.errors import EdgefusionError, located, require_writable
+from edgefusion.errors import EdgefusionError, located
+from edgefusion.outputs import check_outputs, claim
 from edgefusion.runtime.runner import SHIFT_INPUT
 from edgefusion.wording import plural
 
@@ -71,38 +72,40 @@ def run_export(
         from edgefusion.export.trt_support import normalize_version
 
         normalize_version(trt_version)
-    require_writable(out_path)
+    check_outputs([("--out", out_path)], inputs=[("CHECKPOINT", checkpoint)], input_folders=[d for d in [data] if d])
     pending = _pending(out_path)
-    try:
-        result = export_checkpoint(checkpoint, pending, dynamic_batch, precision, opset, err)
-        graph = load_onnx(pending)
-        bad = forbidden_ops(graph)
-        if bad:
-            raise EdgefusionError(located(out_path, f"graph holds {', '.join(bad)}, which TensorRT 10.3 cannot import"))
-        feed, source = _parity_feed(checkpoint, data, result.meta.config, cache_dir, err)
-        with (
-            open_runner(pending, "onnxruntime", threads=os.cpu_count()) as artifact,
-            open_runner(checkpoint) as reference,
-        ):
-            parity = compare(artifact, reference, feed, source)
-        worst = ", ".join(f"{k} {v:.2e}" for k, v in parity.max_abs.items())
-        out.print(
-            f"parity, ONNX Runtime vs PyTorch on {parity.windows} windows ({source}): max |diff| {worst}; "
-            f"same top-1 class in {parity.agreement:.1%}"
-        )
-        limit, what = FP32_RELATIVE_TOLERANCE, "ONNX Runtime"
-        if precision == "fp16":
-            limit, what = FP16_RELATIVE_TOLERANCE, "float16"
-        if parity.relative > limit:
-            raise EdgefusionError(
-                located(
-                    out_path,
-                    f"{what} differs from PyTorch by {parity.relative:.2e} of the largest logit (limit {limit:g})",
-                )
+    with claim(out_path):  # a second writer to the same --out is refused while this one works
+        try:
+            result = export_checkpoint(checkpoint, pending, dynamic_batch, precision, opset, err)
+            graph = load_onnx(pending)
+            bad = forbidden_ops(graph)
+            if bad:
+                problem = f"graph holds {', '.join(bad)}, which TensorRT 10.3 cannot import"
+                raise EdgefusionError(located(out_path, problem))
+            feed, source = _parity_feed(checkpoint, data, result.meta.config, cache_dir, err)
+            with (
+                open_runner(pending, "onnxruntime", threads=os.cpu_count()) as artifact,
+                open_runner(checkpoint) as reference,
+            ):
+                parity = compare(artifact, reference, feed, source)
+            worst = ", ".join(f"{k} {v:.2e}" for k, v in parity.max_abs.items())
+            out.print(
+                f"parity, ONNX Runtime vs PyTorch on {parity.windows} windows ({source}): max |diff| {worst}; "
+                f"same top-1 class in {parity.agreement:.1%}"
             )
-        pending.replace(out_path)
-    finally:
-        pending.unlink(missing_ok=True)
+            limit, what = FP32_RELATIVE_TOLERANCE, "ONNX Runtime"
+            if precision == "fp16":
+                limit, what = FP16_RELATIVE_TOLERANCE, "float16"
+            if parity.relative > limit:
+                raise EdgefusionError(
+                    located(
+                        out_path,
+                        f"{what} differs from PyTorch by {parity.relative:.2e} of the largest logit (limit {limit:g})",
+                    )
+                )
+            pending.replace(out_path)
+        finally:
+            pending.unlink(missing_ok=True)
     ops = op_counts(graph)
     batch = "dynamic" if dynamic_batch else "1"
     out.print(
@@ -200,11 +203,14 @@ def run_calibrate(
         raise EdgefusionError(f"--hop must be positive, got {hop}")
     if threads is not None and threads < 1:
         raise EdgefusionError(f"--threads must be at least 1, got {threads}")
-    require_writable(out_path)
-    if calib_cache is not None:  # its folder and its TensorRT version, before the work
+    check_outputs(
+        [("--out", out_path), ("--calib-cache", calib_cache)],
+        inputs=[("ONNX", onnx_path)],
+        input_folders=[d for d in (data, eval_data) if d is not None],
+    )
+    if calib_cache is not None:  # its TensorRT version, before the work
         from edgefusion.calibration.trt_cache import cache_header
 
-        require_writable(calib_cache)
         cache_header(trt_version)
     model = load_onnx(onnx_path)
     meta = metadata_of(model, onnx_path)
@@ -238,31 +244,32 @@ def run_calibrate(
     q_meta = metadata_of(q.model, onnx_path)  # quantize_static keeps metadata_props
     q_meta.precision = "int8"
     pending = _pending(out_path)
-    summary = {
-        "method": method,
-        "target": target,
-        "samples": len(chosen),
-        "calibration_actors": cal_actors,
-        "parent": onnx_path.name,
-        "parent_sha256": file_sha256(onnx_path),
-        "kept_float32": len(q.excluded),
-    }
-    q_meta.extra["calibration"] = summary
-    set_metadata(q.model, q_meta)
-    save_onnx(q.model, pending)
-    try:
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("scoring float32 and int8 on held-out clips", total=2 * len(held))
-            fp32 = score_artifact(onnx_path, held, store, hop, threads, lambda n: bar.advance(task, n))
-            int8 = score_artifact(pending, held, store, hop, threads, lambda n: bar.advance(task, n), "onnxruntime")
-        verdict = gate(fp32, int8, max_drop, held)
-        summary |= verdict.to_dict()
+    with claim(out_path):  # a second writer to the same --out is refused while this one works
+        summary = {
+            "method": method,
+            "target": target,
+            "samples": len(chosen),
+            "calibration_actors": cal_actors,
+            "parent": onnx_path.name,
+            "parent_sha256": file_sha256(onnx_path),
+            "kept_float32": len(q.excluded),
+        }
+        q_meta.extra["calibration"] = summary
         set_metadata(q.model, q_meta)
         save_onnx(q.model, pending)
-        _print_gate(verdict, out)
-        settle(pending, out_path, verdict)
-    finally:
-        pending.unlink(missing_ok=True)
+        try:
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("scoring float32 and int8 on held-out clips", total=2 * len(held))
+                fp32 = score_artifact(onnx_path, held, store, hop, threads, lambda n: bar.advance(task, n))
+                int8 = score_artifact(pending, held, store, hop, threads, lambda n: bar.advance(task, n), "onnxruntime")
+            verdict = gate(fp32, int8, max_drop, held)
+            summary |= verdict.to_dict()
+            set_metadata(q.model, q_meta)
+            save_onnx(q.model, pending)
+            _print_gate(verdict, out)
+            settle(pending, out_path, verdict)
+        finally:
+            pending.unlink(missing_ok=True)
     out.print(verdict.line(str(out_path)))
     out.print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB)")
     if calib_cache is not None:
@@ -314,6 +321,8 @@ def run_build(
     if precision not in ("fp32", "fp16", "int8"):
         raise EdgefusionError(f"unknown --precision {precision!r}; choose one of fp32, fp16, int8")
     read_metadata(onnx_path)  # one-line error for a file that is not an edgefusion ONNX
+    inputs = [("ONNX", onnx_path)] + ([("--calib-cache", calib_cache)] if calib_cache is not None else [])
+    check_outputs([("--out", out_path), ("the engine's sidecar", sidecar_path(out_path))], inputs=inputs)
     profile = None
     if batch is not None:
         try:

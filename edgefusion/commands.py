@@ -14,13 +14,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edgefusion.atomic import write_text_atomic
 from edgefusion.config import REFERENCE_KEY, ModelConfig, TrainConfig
 from edgefusion.data.corpus import CORPUS_TITLES, Clip, corpus_summary, find_layout, scan_corpus
 from edgefusion.data.splits import parse_actors, resolve_speakers, select_actors, speaker_names, split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.errors import DataError, EdgefusionError, located, require_writable
+from edgefusion.errors import DataError, EdgefusionError, located
 from edgefusion.labels import CLASS_NAMES, CLASSES
 from edgefusion.metrics import Scores
+from edgefusion.outputs import check_outputs, claim
 from edgefusion.wording import plural
 
 if TYPE_CHECKING:
@@ -143,36 +145,40 @@ def run_train(
             tcfg = replace(tcfg, **{name: value})
     if window_seconds is not None and not 0.5 <= window_seconds <= 10:
         raise EdgefusionError(f"--window-seconds must be between 0.5 and 10, got {window_seconds:g}")
-    require_writable(out_path)  # before the corpora are read and the model trained
-    for path in teachers:
-        if path.resolve() == out_path.resolve():
-            raise EdgefusionError(located(out_path, "is also a --teacher: write the new model to another file"))
-    from edgefusion.model.checkpoint import load_checkpoint
+    folders = [datas] if isinstance(datas, Path) else list(datas)
+    # before the corpora are read and the model trained: the checkpoint and its summary beside it
+    check_outputs(
+        [("--out", out_path), ("the training summary", out_path.with_suffix(".json"))],
+        inputs=[("--teacher", t) for t in teachers],
+        input_folders=folders,
+    )
+    with claim(out_path):  # a second training to the same --out is refused from the start
+        from edgefusion.model.checkpoint import load_checkpoint
 
-    teacher_models = [load_checkpoint(path)[0] for path in teachers]  # one-line errors before any training
-    corpora = load_corpora(datas, calm_as_neutral)
-    source = corpora_source(corpora)
-    clips = clips_of(corpora, actors)
-    val = parse_actors(val_actors, "--val-actors")
-    if val is not None and actors is not None:  # validation speakers come from every corpus, not only --actors
-        everything = clips_of(corpora, None)
-        held = resolve_speakers(everything, val, source, "--val-actors")
-        shared = [c for c in clips if c.speaker in held]
-        if shared:
-            raise EdgefusionError(
-                f"--actors and --val-actors share {', '.join(speaker_names(shared))}: --actors names the speakers "
-                "to train on, --val-actors those to validate on (never trained on); name each in one of them"
-            )
-        chosen = held | {c.speaker for c in clips}
-        clips = [c for c in everything if c.speaker in chosen]
-    train_clips, val_clips = split_by_actor(clips, val, tcfg.val_fraction, seed, source)
-    check_classes(corpora, clips, train_clips, err)
-    if len(corpora) > 1:
-        print_corpus_summaries(corpora, clips, err)
-    cfg = ModelConfig() if window_seconds is None else ModelConfig(window_seconds=window_seconds)
-    data_name = os.pathsep.join(str(c.data.resolve()) for c in corpora)  # several: joined like $PATH
-    store = ClipStore(cfg, cache_dir)
-    result = train(train_clips, val_clips, out_path, cfg, tcfg, store, err, data_name, teacher_models)
+        teacher_models = [load_checkpoint(path)[0] for path in teachers]  # one-line errors before any training
+        corpora = load_corpora(datas, calm_as_neutral)
+        source = corpora_source(corpora)
+        clips = clips_of(corpora, actors)
+        val = parse_actors(val_actors, "--val-actors")
+        if val is not None and actors is not None:  # validation speakers come from every corpus, not only --actors
+            everything = clips_of(corpora, None)
+            held = resolve_speakers(everything, val, source, "--val-actors")
+            shared = [c for c in clips if c.speaker in held]
+            if shared:
+                raise EdgefusionError(
+                    f"--actors and --val-actors share {', '.join(speaker_names(shared))}: --actors names the speakers "
+                    "to train on, --val-actors those to validate on (never trained on); name each in one of them"
+                )
+            chosen = held | {c.speaker for c in clips}
+            clips = [c for c in everything if c.speaker in chosen]
+        train_clips, val_clips = split_by_actor(clips, val, tcfg.val_fraction, seed, source)
+        check_classes(corpora, clips, train_clips, err)
+        if len(corpora) > 1:
+            print_corpus_summaries(corpora, clips, err)
+        cfg = ModelConfig() if window_seconds is None else ModelConfig(window_seconds=window_seconds)
+        data_name = os.pathsep.join(str(c.data.resolve()) for c in corpora)  # several: joined like $PATH
+        store = ClipStore(cfg, cache_dir)
+        result = train(train_clips, val_clips, out_path, cfg, tcfg, store, err, data_name, teacher_models)
     out.print(
         f"wrote {result.checkpoint} (best epoch {result.best_epoch}, {result.seconds:.0f} s) and {result.summary_path}"
     )
@@ -207,10 +213,8 @@ def run_eval(
         raise EdgefusionError(f"--hop must be positive, got {hop}")
     if not model_path.exists():  # before the corpus is scanned and summarised
         raise EdgefusionError(located(model_path, "no such file"))
-    if json_path is not None:
-        require_writable(json_path)
-    if plot is not None:
-        require_writable(plot, plot=True)
+    folders = [datas] if isinstance(datas, Path) else list(datas)
+    check_outputs([("--json", json_path), ("--plot", plot)], inputs=[("MODEL", model_path)], input_folders=folders)
     corpora = load_corpora(datas, calm_as_neutral)
     clips = clips_of(corpora, actors)
     several = [c for c in corpora if any(clip.corpus == c.name for clip in clips)]
@@ -280,7 +284,7 @@ def run_eval(
             }
         if per_corpus is not None:
             report["per_corpus"] = per_corpus
-        json_path.write_text(json.dumps(report, indent=2))
+        write_text_atomic(json_path, json.dumps(report, indent=2))
         out.print(f"wrote {json_path}")
     if plot is not None:
         plot_confusion(scores, plot, f"{model_path.name} on {' + '.join(c.data.name for c in corpora)}")

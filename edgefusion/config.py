@@ -114,9 +114,33 @@ class ModelConfig:
         d = dict(d)
         # models saved before the setting existed resized their spectrogram to the frame size
         d.setdefault("spec_image", "resize")
-        if "blocks" in d:
-            d["blocks"] = tuple((int(c), int(s)) for c, s in d["blocks"])
-        return cls(**d)
+        defaults = cls()
+        for key, value in d.items():
+            if key == "blocks":
+                pairs = value if isinstance(value, (list, tuple)) else [None]
+                if not all(isinstance(b, (list, tuple)) and len(b) == 2 and all(_is(x, int) for x in b) for b in pairs):
+                    raise CheckpointError(f"{source}: blocks is {value!r}, expected [out_channels, stride] pairs")
+                d[key] = tuple((int(c), int(s)) for c, s in value)
+                continue
+            expected = type(getattr(defaults, key))
+            if not _is(value, expected):
+                raise CheckpointError(
+                    f"{source}: model setting {key} is {value!r} ({type(value).__name__}), expected {expected.__name__}"
+                )
+            d[key] = expected(value)
+        try:
+            return cls(**d)
+        except ValueError as e:
+            raise CheckpointError(f"{source}: {e}") from None
+
+
+def _is(value: Any, expected: type) -> bool:
+    """``value`` fits a setting of type ``expected`` (an int fits a float; a bool fits only a bool)."""
+    if isinstance(value, bool) or expected is bool:
+        return isinstance(value, bool) and expected is bool
+    if expected is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, expected)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edgefusion import __version__
+from edgefusion.atomic import write_text_atomic
 from edgefusion.errors import EdgefusionError, located
 
 MIN_PYTHON = (3, 10)  # JetPack 6 ships Python 3.10 (Ubuntu 22.04)
@@ -753,7 +754,7 @@ def _write_json(path: Path, checks: Sequence[Check], seconds: dict[str, float]) 
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     except OSError as e:
         raise EdgefusionError(located(path, f"cannot write the report ({e.strerror or e})")) from None
 

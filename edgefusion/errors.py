@@ -7,6 +7,7 @@ that line and exits non-zero, with no traceback. Bugs stay ordinary exceptions.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 
@@ -46,7 +47,8 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 def require_writable(path: Path, plot: bool = False) -> None:
     """Raise ``EdgefusionError`` unless ``path`` can be written as a file: checked before the work.
 
-    A folder (or a name whose folder is missing) fails here rather than after minutes of work.
+    A folder, a name whose folder is missing, or a folder this process cannot write in fails here
+    rather than after minutes of work.
     ``plot``: the name must also end in a format the plot writer takes (``PLOT_SUFFIXES``).
     """
     if path.is_dir():
@@ -55,3 +57,8 @@ def require_writable(path: Path, plot: bool = False) -> None:
         raise EdgefusionError(located(path, f"folder {path.parent} does not exist"))
     if plot and path.suffix.lower() not in PLOT_SUFFIXES:
         raise EdgefusionError(located(path, f"a plot is written as {', '.join(PLOT_SUFFIXES)}: end the name in one"))
+    try:  # a probe file: permissions, a read-only mount and a full quota all show here, not at the end
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise EdgefusionError(located(path, f"cannot write in {path.parent} ({e.strerror or e})")) from None

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from edgefusion.adaptation import RunningCentre, reference_of
 from edgefusion.errors import EdgefusionError
+from edgefusion.outputs import check_outputs
 from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, Sink, StreamSettings
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def run_stream(
     from edgefusion.runtime.clock import Clock, ManualClock
     from edgefusion.runtime.runner import open_runner
     from edgefusion.runtime.sinks import JsonlSink, OverlayWindow, PrintSink, TerminalSink, VideoSink
-    from edgefusion.runtime.sources import open_audio, open_video
+    from edgefusion.runtime.sources import check_scheme, open_audio, open_video
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
@@ -124,16 +125,28 @@ def run_stream(
         raise EdgefusionError(f"--duration must be positive, got {duration}")
     if audio_uri == "none" and video_uri == "none":
         raise EdgefusionError("--audio and --video are both none: give at least one source")
-    if fast and any("://" in u and not u.startswith("file://") for u in (audio_uri, video_uri)):
+    schemes = {check_scheme(audio_uri, "audio"), check_scheme(video_uri, "video")}  # an unknown one named first
+    if fast and schemes - {"file", "none"}:
         raise EdgefusionError("--fast replays files only; live sources run in real time")
     if threads is not None and threads < 1:
         raise EdgefusionError(f"--threads must be at least 1, got {threads}")
     if save_video is not None and video_uri == "none":
         raise EdgefusionError(f"--save-video {save_video}: there is no video to save; give a --video source")
+    uris = {"--audio": audio_uri, "--video": video_uri}
+    files = {k: u.removeprefix("file://") for k, u in uris.items() if u.startswith("file://") or "://" not in u}
+    check_outputs(
+        [("--jsonl", jsonl), ("--save-video", save_video)],
+        inputs=[("MODEL", model), *((k, Path(f)) for k, f in files.items() if f != "none")],
+    )
     options: dict[str, Any] = {"threads": threads} if threads else {}
     if cuda_graph:
         options["cuda_graph"] = True
     runner = open_runner(model, backend, **options)
+    window = runner.meta.config.window_seconds
+    if hop > window:  # (an opened runner holds nothing until activated)
+        raise EdgefusionError(
+            f"--hop {hop:g} s is longer than the model's {window:g} s window: audio between windows would be lost"
+        )
     centre = RunningCentre(reference_of(runner.meta.extra, model, runner.adaptable)) if adapt else None
     clock = ManualClock() if fast else Clock()
     audio = open_audio(audio_uri, clock, runner.meta.config.sample_rate)

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from edgefusion import __version__
 from edgefusion.adaptation import training_reference
+from edgefusion.atomic import write_text_atomic
 from edgefusion.config import ModelConfig, TrainConfig
 from edgefusion.data.corpus import Clip, corpus_summary
 from edgefusion.data.splits import speaker_names
@@ -287,7 +288,7 @@ def train(
         reference=reference,
     )
     summary_path = out.with_suffix(".json")
-    summary_path.write_text(json.dumps(summary, indent=2))
+    write_text_atomic(summary_path, json.dumps(summary, indent=2))
     return TrainResult(out, summary_path, best_epoch, best_val, seconds, history)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -82,3 +84,20 @@ def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", model.eval())
+
+
+def edgefusion(*args: str | Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """``edgefusion ARGS`` in a process of its own, as a user runs it."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), COLUMNS="200")
+    command = [sys.executable, "-m", "edgefusion", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one error line a failed command ends with (no traceback, exit status non-zero)."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
+    return errors[0]

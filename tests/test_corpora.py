@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +14,7 @@ from rich.console import Console
 from edgefusion.commands import check_classes, corpus_scores, load_clips, load_corpora, print_corpus_scores
 from edgefusion.errors import DataError, EdgefusionError
 from edgefusion.evaluate import ClipPredictions
-from tests.conftest import tone, write_wav
+from tests.conftest import edgefusion, error_line, tone, write_wav
 
 SHORT = tone(0.3, 300)
 RAVDESS_SIX = ("01", "03", "04", "05", "06", "07")  # neutral, happy, sad, angry, fearful, disgust
@@ -50,23 +47,6 @@ def tess(root: Path) -> Path:
         for emotion in ("angry", "disgust", "Fear", "happy", "neutral", "sad", "pleasant_surprise"):
             write_wav(top / f"{speaker}_{emotion}" / f"{speaker}_back_{emotion.lower()}.wav", SHORT)
     return root
-
-
-def edgefusion(*args: str | Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    """``edgefusion ARGS`` in a process of its own, as a user runs it."""
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache), COLUMNS="200")
-    command = [sys.executable, "-m", "edgefusion", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-
-
-def error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    """The one error line a failed command ends with (no traceback, exit status non-zero)."""
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
-    return errors[0]
 
 
 def test_several_corpora_load_as_one_list(tmp_path: Path) -> None:

@@ -112,6 +112,8 @@ def test_bad_sources_fail_before_the_run(model: Path, tmp_path: Path) -> None:
         (("--audio", f"file://{wav}", "--video", f"file://{tmp_path}/missing.mp4"), "missing.mp4"),
         (("--audio", "none", "--video", "none"), "both none"),
         (("--audio", "mic://default", "--fast"), "--fast"),
+        (("--audio", "foo://x", "--fast"), "unknown audio source scheme 'foo'"),  # the scheme, not --fast
+        (("--audio", f"file://{wav}", "--hop", "100"), "--hop 100 s is longer than the model's 2 s window"),
         (("--audio", f"file://{wav}", "--hop", "0"), "--hop"),
         (("--audio", f"file://{wav}", "--threads", "0"), "--threads must be at least 1"),
         (("--audio", f"file://{wav}", "--save-video", tmp_path / "v.mp4"), "no video to save"),

@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgefusion.errors import EdgefusionError, located, require_writable
+from edgefusion.atomic import write_text_atomic
+from edgefusion.errors import EdgefusionError, located
+from edgefusion.outputs import check_outputs
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
 DEFAULT_RUNS = 200
@@ -102,11 +104,11 @@ def check_settings(
         raise EdgefusionError(f"--stream replays a file: --audio {s.audio} is not a file:// URI")
     if s.data is not None and not s.data.is_dir():
         raise EdgefusionError(located(s.data, "no such corpus folder"))
-    for out in outputs:
-        if out is not None:
-            require_writable(out)
-    if plot is not None:
-        require_writable(plot, plot=True)
+    check_outputs(
+        [*(("an output", out) for out in outputs), ("--plot", plot)],
+        inputs=[("ARTIFACT", a) for a in artifacts],
+        input_folders=[s.data] if s.data is not None else [],
+    )
 
 
 def _inputs(runner: Runner) -> list[tuple[str, str, list[Any]]]:
@@ -376,10 +378,10 @@ def run_bench(
     for warning in report["warnings"]:
         err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=1) + "\n")
+        write_text_atomic(json_path, json.dumps(report, indent=1) + "\n")
         err.print(f"wrote {json_path}")
     if markdown_path is not None:
-        markdown_path.write_text(reports.markdown(report))
+        write_text_atomic(markdown_path, reports.markdown(report))
         err.print(f"wrote {markdown_path}")
     if plot_path is not None:
         from edgefusion.bench.plot import plot_report

@@ -82,7 +82,52 @@ def metadata_of(model: onnx.ModelProto, source: str | Path) -> ArtifactMeta:
         raise ArtifactError(located(source, f"edgefusion metadata is not valid JSON ({e})")) from None
     config = ModelConfig.from_dict(values.pop("config"), source=str(source))
     core = {k: values.pop(k) for k in ("classes", "contract", "precision", "version")}
-    return ArtifactMeta(config=config, extra=values, **core)
+    meta = ArtifactMeta(config=config, extra=values, **core)
+    check_graph(model, meta, source)
+    return meta
+
+
+def _graph_tensors(model: onnx.ModelProto) -> dict[str, tuple[str, str, list[int | str]]]:
+    """name -> (io, dtype, shape) of the graph's inputs (initializers excluded) and outputs."""
+    weights = {t.name for t in model.graph.initializer}
+    out: dict[str, tuple[str, str, list[int | str]]] = {}
+    for io, values in (("in", model.graph.input), ("out", model.graph.output)):
+        for v in values:
+            if v.name in weights:
+                continue
+            t = v.type.tensor_type
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "undefined"
+            dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
+            out[v.name] = (io, dtype, dims)
+    return out
+
+
+def check_graph(model: onnx.ModelProto, meta: ArtifactMeta, source: str | Path) -> None:
+    """Raise ``ArtifactError`` unless the graph's inputs and outputs are the ones its metadata's
+    contract names, with its dtypes and shapes: metadata copied onto a foreign graph is refused.
+
+    A float16 artifact may give its outputs as float16 (its runners cast them); a dimension the
+    contract leaves named (the dynamic batch) may be any name in the graph.
+    """
+    graph = _graph_tensors(model)
+    named = {t["name"] for t in meta.contract}
+    extra = [n for n in graph if n not in named]
+    if extra:
+        raise ArtifactError(located(source, f"graph {graph[extra[0]][0]}put {extra[0]} is not in its contract"))
+    for t in meta.contract:
+        where = f"contract {t['io']}put {t['name']}"
+        if t["name"] not in graph:
+            raise ArtifactError(located(source, f"the graph has no {where}: its metadata describes another model"))
+        io, dtype, dims = graph[t["name"]]
+        fp16_out = io == "out" and meta.precision == "fp16" and dtype == "float16"
+        if io != t["io"] or (dtype != t["dtype"] and not fp16_out):
+            problem = f"{where} is {t['dtype']}, the graph's {t['name']} is a {dtype} {io}put"
+            raise ArtifactError(located(source, problem))
+        fits = len(dims) == len(t["shape"]) and all(
+            isinstance(c, str) or d == c for d, c in zip(dims, t["shape"], strict=True)
+        )
+        if not fits:
+            raise ArtifactError(located(source, f"{where} has shape {t['shape']}, the graph's has {dims}"))
 
 
 def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:

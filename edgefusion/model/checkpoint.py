@@ -78,6 +78,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(located(path, problem))
     if payload.get("model") != MODEL_NAME:
         raise CheckpointError(located(path, f"checkpoint of model '{payload.get('model')}', expected '{MODEL_NAME}'"))
+    for key in ("config", "state_dict"):
+        if not isinstance(payload.get(key), dict):
+            missing = "no" if key not in payload else f"a {type(payload[key]).__name__} as its"
+            raise CheckpointError(located(path, f"an edgefusion checkpoint with {missing} {key}; it cannot be rebuilt"))
     if list(payload.get("classes", [])) != list(CLASSES):
         raise CheckpointError(located(path, f"classes {payload.get('classes')} differ from {list(CLASSES)}"))
     return payload

@@ -64,6 +64,10 @@ VIDEO_SCHEMES = "camera://N, v4l2:///dev/videoN, csi://N, gst://PIPELINE, file:/
 PORTAUDIO_HINT = "install PortAudio (Debian: apt-get install libportaudio2)"
 
 
+# the schemes each opener takes, by the kind of source
+KNOWN_SCHEMES = {"audio": ("none", "mic", "file"), "video": ("none", "file", "camera", "v4l2", "csi", "gst")}
+
+
 class SourceError(EdgefusionError):
     """An input that cannot be opened as named; ``str(err)`` is one line naming the URI."""
 
@@ -85,6 +89,16 @@ def split_uri(uri: str) -> tuple[str, str]:
     if not sep:
         return "file", text
     return scheme.lower(), rest
+
+
+def check_scheme(uri: str, kind: str) -> str:
+    """``uri``'s scheme, or a one-line ``SourceError`` when the ``kind`` ("audio"/"video") opener lacks it."""
+    scheme, _ = split_uri(uri)
+    if scheme not in KNOWN_SCHEMES[kind]:
+        raise _fail(
+            uri, f"unknown {kind} source scheme {scheme!r}: use {AUDIO_SCHEMES if kind == 'audio' else VIDEO_SCHEMES}"
+        )
+    return scheme
 
 
 # ---- audio ------------------------------------------------------------------------------------
@@ -591,7 +605,7 @@ def open_audio(
         return MicSource(mic_device(rest), clock, sample_rate, uri=uri, ring_seconds=ring_seconds)
     if scheme == "file":
         return FileAudioSource(rest, clock, sample_rate, uri=uri, ring_seconds=ring_seconds)
-    raise _fail(uri, f"unknown audio source scheme {scheme!r}: use {AUDIO_SCHEMES}")
+    raise _fail(uri, f"unknown audio source scheme {scheme!r}: use {AUDIO_SCHEMES}")  # as check_scheme
 
 
 # ---- video ------------------------------------------------------------------------------------
