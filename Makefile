@@ -39,6 +39,7 @@ sysdeps:
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: sysdeps venv lint
 	$(PY) -m pytest -q

@@ -21,11 +21,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from edgefusion.artifact.metadata import read_metadata
 from edgefusion.bench.latency import time_runners
 from edgefusion.commands import load_clips
 from edgefusion.data.store import ClipStore
 from edgefusion.evaluate import predict_clips
-from edgefusion.export.metadata import read_metadata
 from edgefusion.export.parity import clip_feed
 from edgefusion.runtime.runner import open_runner
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from edgefusion.artifact.contract import SHIFT_INPUT
 from edgefusion.calibration.gate import Verdict
 from edgefusion.commands import load_clips
 from edgefusion.data.corpus import Clip
@@ -17,7 +18,6 @@ from edgefusion.data.splits import parse_actors, select_actors, speaker_names, s
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs, claim
-from edgefusion.runtime.runner import SHIFT_INPUT
 from edgefusion.wording import plural
 
 
@@ -59,8 +59,8 @@ def run_export(
     err: Console,
     out: Console,
 ) -> None:
-    from edgefusion.export.graph import op_counts
-    from edgefusion.export.metadata import load_onnx
+    from edgefusion.artifact.graph import op_counts
+    from edgefusion.artifact.metadata import load_onnx
     from edgefusion.export.parity import FP16_RELATIVE_TOLERANCE, FP32_RELATIVE_TOLERANCE, compare
     from edgefusion.export.to_onnx import export_checkpoint
     from edgefusion.export.trt_support import forbidden_ops
@@ -189,11 +189,11 @@ def run_calibrate(
     err: Console,
     out: Console,
 ) -> None:
+    from edgefusion.artifact.graph import is_quantized
+    from edgefusion.artifact.metadata import file_sha256, load_onnx, metadata_of, save_onnx, set_metadata
     from edgefusion.calibration.data import WindowFeeds, draw_clips
     from edgefusion.calibration.gate import gate, score_artifact
     from edgefusion.calibration.quantize import METHODS, TARGETS, check_choice, quantize
-    from edgefusion.export.graph import is_quantized
-    from edgefusion.export.metadata import file_sha256, load_onnx, metadata_of, save_onnx, set_metadata
 
     check_choice(method, METHODS, "--method")
     check_choice(target, TARGETS, "--target")
@@ -209,7 +209,7 @@ def run_calibrate(
         input_folders=[d for d in (data, eval_data) if d is not None],
     )
     if calib_cache is not None:  # its TensorRT version, before the work
-        from edgefusion.calibration.trt_cache import cache_header
+        from edgefusion.artifact.calibration_cache import cache_header
 
         cache_header(trt_version)
     model = load_onnx(onnx_path)
@@ -273,7 +273,7 @@ def run_calibrate(
     out.print(verdict.line(str(out_path)))
     out.print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB)")
     if calib_cache is not None:
-        from edgefusion.calibration.trt_cache import write_calibration_cache
+        from edgefusion.artifact.calibration_cache import write_calibration_cache
 
         amax = {name: max(abs(lo), abs(hi)) for name, (lo, hi) in q.ranges.items() if max(abs(lo), abs(hi)) > 0}
         write_calibration_cache(amax, calib_cache, trt_version=trt_version)
@@ -315,8 +315,9 @@ def run_build(
     err: Console,
     out: Console,
 ) -> None:
-    from edgefusion.export.metadata import read_metadata
-    from edgefusion.export.tensorrt_build import build_engine, sidecar_path
+    from edgefusion.artifact.metadata import read_metadata
+    from edgefusion.artifact.sidecar import sidecar_path
+    from edgefusion.export.tensorrt_build import build_engine
 
     if precision not in ("fp32", "fp16", "int8"):
         raise EdgefusionError(f"unknown --precision {precision!r}; choose one of fp32, fp16, int8")

@@ -359,14 +359,15 @@ def run_info(model_path: Path, out: Console) -> None:
         _onnx_info(model_path, out)
         return
     if backend == "tensorrt":
-        from edgefusion.export.tensorrt_build import sidecar_path
+        from edgefusion.artifact.sidecar import sidecar_path
 
         problem = f"info reads checkpoints (.pt) and ONNX; an engine's build record is {sidecar_path(model_path)}"
         raise EdgefusionError(located(model_path, problem))
     if backend is None and model_path.exists():
         raise EdgefusionError(located(model_path, "unknown artifact type (info reads .pt checkpoints and .onnx)"))
+    from edgefusion.artifact.contract import contract
     from edgefusion.model.checkpoint import load_checkpoint
-    from edgefusion.model.summary import contract, count_macs
+    from edgefusion.model.summary import count_macs
 
     model, meta = load_checkpoint(model_path)
     cfg = model.cfg
@@ -412,9 +413,9 @@ def _adaptation(reference: list[float] | None, why_none: str) -> str:
 
 
 def _onnx_info(path: Path, out: Console) -> None:
-    from edgefusion.export.graph import op_counts
-    from edgefusion.export.metadata import load_onnx, metadata_of
-    from edgefusion.runtime.runner import SHIFT_INPUT
+    from edgefusion.artifact.contract import SHIFT_INPUT
+    from edgefusion.artifact.graph import op_counts
+    from edgefusion.artifact.metadata import load_onnx, metadata_of
 
     model = load_onnx(path)
     meta = metadata_of(model, path)

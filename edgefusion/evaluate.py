@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT
+from edgefusion.artifact.contract import OUTPUTS as RUNNER_OUTPUTS
 from edgefusion.config import ModelConfig
 from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_starts
 from edgefusion.labels import CLASSES, NUM_CLASSES
 from edgefusion.metrics import Scores, score
-from edgefusion.runtime.runner import EMBEDDING_OUTPUT, SHIFT_INPUT, Runner
-from edgefusion.runtime.runner import OUTPUTS as RUNNER_OUTPUTS
+from edgefusion.runtime.runner import Runner
 
 if TYPE_CHECKING:
     from edgefusion.model.network import EmotionNet

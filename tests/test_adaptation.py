@@ -21,18 +21,18 @@ from edgefusion.adaptation import (
     training_reference,
     voiced,
 )
+from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT, contract
+from edgefusion.artifact.metadata import new_meta, save_onnx, set_metadata
 from edgefusion.config import REFERENCE_KEY, ModelConfig
 from edgefusion.data.corpus import scan_corpus
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import cut_window, scoring_starts
 from edgefusion.errors import CheckpointError
 from edgefusion.evaluate import ClipPredictions, predict_clips
-from edgefusion.export.metadata import new_meta, save_onnx, set_metadata
 from edgefusion.labels import CLASSES
 from edgefusion.model.checkpoint import load_checkpoint, save_checkpoint
 from edgefusion.model.network import EmotionNet
-from edgefusion.model.summary import contract
-from edgefusion.runtime.runner import EMBEDDING_OUTPUT, SHIFT_INPUT, RunnerError, open_runner
+from edgefusion.runtime.runner import RunnerError, open_runner
 from tests.conftest import tone, write_wav
 from tests.test_cli import cli, one_line_error
 

@@ -11,16 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
+from edgefusion.artifact.contract import OUTPUTS, contract
+from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.bench.latency import Latency, time_runners
 from edgefusion.bench.recommend import Candidate, recommend
 from edgefusion.bench.report import compare_reports, load_report, markdown
 from edgefusion.config import ModelConfig
 from edgefusion.errors import EdgefusionError
-from edgefusion.export.metadata import ArtifactMeta
 from edgefusion.export.parity import synthetic_feed
 from edgefusion.labels import CLASSES
-from edgefusion.model.summary import contract
-from edgefusion.runtime.runner import OUTPUTS, Runner
+from edgefusion.runtime.runner import Runner
 from tests.test_cli import cli, one_line_error
 
 SMALL = ModelConfig(blocks=((16, 2), (24, 2)), stem_channels=8, embed_dim=32, heads=2)

@@ -12,16 +12,16 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from edgefusion.artifact.calibration_cache import read_calibration_cache
+from edgefusion.artifact.graph import fusion_nodes, keep_fp32_nodes
+from edgefusion.artifact.metadata import read_metadata
 from edgefusion.artifact_commands import settle
 from edgefusion.calibration.data import WindowFeeds, draw_clips
 from edgefusion.calibration.gate import gate
-from edgefusion.calibration.trt_cache import read_calibration_cache
 from edgefusion.config import ModelConfig
 from edgefusion.data.corpus import scan_corpus
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError
-from edgefusion.export.graph import fusion_nodes, keep_fp32_nodes
-from edgefusion.export.metadata import read_metadata
 from edgefusion.metrics import score
 from edgefusion.runtime.runner import open_runner
 from tests.test_cli import cli, one_line_error

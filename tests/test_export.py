@@ -10,8 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgefusion.export.graph import frontend_nodes, fusion_nodes, keep_fp32_nodes, op_counts
-from edgefusion.export.metadata import read_metadata
+from edgefusion.artifact.graph import frontend_nodes, fusion_nodes, keep_fp32_nodes, op_counts
+from edgefusion.artifact.metadata import read_metadata
 from edgefusion.export.parity import FP16_RELATIVE_TOLERANCE, FP32_RELATIVE_TOLERANCE, compare
 from edgefusion.runtime.runner import open_runner
 from tests.test_cli import cli, one_line_error

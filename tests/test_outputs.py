@@ -161,10 +161,10 @@ def foreign_onnx(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
+    from edgefusion.artifact.contract import contract
+    from edgefusion.artifact.metadata import new_meta, save_onnx, set_metadata
     from edgefusion.config import ModelConfig
-    from edgefusion.export.metadata import new_meta, save_onnx, set_metadata
     from edgefusion.labels import CLASSES
-    from edgefusion.model.summary import contract
 
     x = helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 32000])
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 32000])
@@ -177,7 +177,7 @@ def foreign_onnx(path: Path) -> Path:
 
 
 def test_metadata_copied_onto_a_foreign_graph_is_refused(tmp_path: Path, cremad_tones: Path) -> None:
-    from edgefusion.export.metadata import ArtifactError, read_metadata
+    from edgefusion.artifact.metadata import ArtifactError, read_metadata
 
     onnx_path = foreign_onnx(tmp_path / "foreign.onnx")
     with pytest.raises(ArtifactError, match="the graph has no contract input video"):

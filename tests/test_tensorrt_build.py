@@ -12,24 +12,26 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgefusion.config import ModelConfig
-from edgefusion.errors import EdgefusionError
-from edgefusion.export.metadata import ArtifactMeta, new_meta, save_onnx, set_metadata
-from edgefusion.export.tensorrt_build import (
-    DEFAULT_BATCH,
-    TRT_MISSING,
-    BuildError,
+from edgefusion.artifact.metadata import ArtifactMeta, new_meta, save_onnx, set_metadata
+from edgefusion.artifact.sidecar import (
     EngineMismatchError,
     SidecarError,
-    _node_of,
-    asymmetric_quantization,
-    build_engine,
     check_sidecar,
-    plan_build,
     read_sidecar,
     sidecar_path,
     version_runs,
     write_sidecar,
+)
+from edgefusion.config import ModelConfig
+from edgefusion.errors import EdgefusionError
+from edgefusion.export.tensorrt_build import (
+    DEFAULT_BATCH,
+    TRT_MISSING,
+    BuildError,
+    _node_of,
+    asymmetric_quantization,
+    build_engine,
+    plan_build,
 )
 from edgefusion.labels import CLASSES
 

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from edgefusion.adaptation import AdaptationError, reference_of
+from edgefusion.artifact.contract import OUTPUTS, contract
+from edgefusion.artifact.sidecar import sidecar_path, write_sidecar
 from edgefusion.config import ModelConfig
 from edgefusion.errors import EdgefusionError
-from edgefusion.export.tensorrt_build import sidecar_path, write_sidecar
 from edgefusion.labels import CLASSES
-from edgefusion.model.summary import contract
-from edgefusion.runtime.runner import OUTPUTS, RunnerError, open_runner
+from edgefusion.runtime.runner import RunnerError, open_runner
 from edgefusion.runtime.tensorrt_runner import TensorRTRunner, import_cudart, plan_chunks, uses_tensor_api
 from tests.test_cli import cli
 from tests.test_export import feed

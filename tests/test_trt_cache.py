@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from edgefusion.calibration.trt_cache import (
+from edgefusion.artifact.calibration_cache import (
     CalibrationCacheError,
     cache_header,
     read_calibration_cache,

@@ -7,13 +7,13 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from edgefusion.artifact.contract import SHIFT_INPUT
 from edgefusion.config import ModelConfig
 from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import random_window
 from edgefusion.errors import DataError
 from edgefusion.evaluate import collate
-from edgefusion.runtime.runner import SHIFT_INPUT
 
 
 def draw_clips(clips: Sequence[Clip], samples: int, seed: int = 0, source: str = "DATA") -> list[Clip]:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
+from edgefusion.artifact.graph import keep_fp32_nodes
 from edgefusion.calibration.data import WindowFeeds
 from edgefusion.errors import EdgefusionError
-from edgefusion.export.graph import keep_fp32_nodes
 
 if TYPE_CHECKING:
     from onnxruntime.quantization import CalibrationMethod

@@ -25,7 +25,7 @@ import warnings
 import onnx
 from onnx import TensorProto, helper
 
-from edgefusion.export.graph import keep_fp32_nodes
+from edgefusion.artifact.graph import keep_fp32_nodes
 
 
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgefusion.artifact.contract import EMBEDDING_OUTPUT, OUTPUTS, SHIFT_INPUT
 from edgefusion.config import ModelConfig
 from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import clip_seconds, cut_window, scoring_starts
 from edgefusion.evaluate import collate
-from edgefusion.runtime.runner import EMBEDDING_OUTPUT, OUTPUTS, SHIFT_INPUT, Runner
+from edgefusion.runtime.runner import Runner
 
 # Limits on max |diff| of any logit, relative to the largest logit. float32 kernels that sum in
 # another order differ by 1.5e-5 to 3.4e-5 of it on RAVDESS models (logits up to ~4), mostly

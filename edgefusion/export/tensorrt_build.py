@@ -20,7 +20,7 @@ Written against TensorRT's Python API so one code path serves 8.6 (JetPack 5 era
   returns the cache file and ``get_batch`` returns None, so TensorRT takes every range from the
   cache; the parent ``__init__`` must be called explicitly (polygraphy's
   ``backend/trt/calibrator.py``). The cache header must name the running TensorRT
-  (``edgefusion.calibration.trt_cache``).
+  (``edgefusion.artifact.calibration_cache``).
 - Timing cache: ``create_timing_cache(bytes)``, ``set_timing_cache(cache, ignore_mismatch)``,
   ``get_timing_cache().serialize()``; a cache combines only with the exact TensorRT version that
   wrote it (ITimingCache docs), so a stale one is replaced, not trusted.
@@ -40,7 +40,6 @@ turns a mismatch into one line naming both sides and the rebuild command.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +49,13 @@ import onnx
 from onnx import numpy_helper
 
 from edgefusion import __version__
+from edgefusion.artifact.calibration_cache import cache_header, read_calibration_cache
+from edgefusion.artifact.graph import keep_fp32_nodes
+from edgefusion.artifact.metadata import PRECISIONS, ArtifactMeta, file_sha256, load_onnx, metadata_of
+from edgefusion.artifact.sidecar import SIDECAR_FORMAT, UNKNOWN_GPU, version_tuple, write_sidecar
 from edgefusion.atomic import write_atomic
-from edgefusion.calibration.trt_cache import cache_header, read_calibration_cache
 from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import EdgefusionError, located
-from edgefusion.export.graph import keep_fp32_nodes
-from edgefusion.export.metadata import PRECISIONS, ArtifactMeta, file_sha256, load_onnx, metadata_of
 
 MIB = 1 << 20
 DEFAULT_WORKSPACE_MB = 1024
@@ -64,12 +64,7 @@ OLDEST = (8, 6)
 EXPLICIT_BATCH_BELOW = 10  # EXPLICIT_BATCH is required below 10.0 and ignored from it
 STRONG_TYPING_FROM = 10  # STRONGLY_TYPED networks used from 10.0 (JetPack 6)
 STRONG_ONLY_FROM = 11  # 11 removed weak typing: precision flags and calibrators
-CROSS_MAJOR_VC = {8: (9, 10), 10: (11,)}  # version-compatible engines across majors
 CALIBRATION_ALGORITHM = "EntropyCalibration2"  # what IInt8EntropyCalibrator2 reads
-SIDECAR_FORMAT = 1
-SIDECAR_SUFFIX = ".json"
-SIDECAR_KEYS = ("tensorrt_version", "gpu", "compute_capability", "precision", "onnx", "build")
-UNKNOWN_GPU = "unknown"
 TRT_MISSING = (
     "TensorRT is not installed: `edgefusion build` needs an NVIDIA GPU with TensorRT "
     "(on Jetson: JetPack's python3-libnvinfer; elsewhere: pip install 'edgefusion[tensorrt]')"
@@ -78,14 +73,6 @@ TRT_MISSING = (
 
 class BuildError(EdgefusionError):
     """An engine that cannot be built as asked."""
-
-
-class SidecarError(EdgefusionError):
-    """A missing or unreadable engine build record."""
-
-
-class EngineMismatchError(EdgefusionError):
-    """An engine built for another TensorRT version or GPU than this machine's."""
 
 
 def _say(console: Any, message: str) -> None:
@@ -97,16 +84,6 @@ def _say(console: Any, message: str) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    """(major, minor, patch) of "10.3.0.30"; missing parts are 0; () when not a version."""
-    parts = str(text).strip().split(".")[:3]
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        return ()
-    return tuple(numbers + [0] * (3 - len(numbers)))
 
 
 # -- what to build ------------------------------------------------------------------------
@@ -144,7 +121,7 @@ def plan_build(
     """How to build ``onnx_path`` (metadata ``meta``) at ``precision`` with TensorRT ``trt_version``."""
     if precision not in PRECISIONS:
         raise BuildError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    version = _version_tuple(trt_version)
+    version = version_tuple(trt_version)
     if not version or version[:2] < OLDEST:
         raise BuildError(f"TensorRT {trt_version} is not supported: edgefusion builds with 8.6, 10.x and 11.x")
     major = version[0]
@@ -521,7 +498,7 @@ def build_engine(
         version_compatible=version_compatible,
         dla_core=dla_core,
     )
-    major = _version_tuple(version)[0]
+    major = version_tuple(version)[0]
     cache_bytes = _calibration_bytes(calib_cache, version) if plan.calibrate and calib_cache is not None else None
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -598,102 +575,3 @@ def build_engine(
     return engine_path
 
 
-# -- the build record ---------------------------------------------------------------------
-
-
-def sidecar_path(engine_path: str | Path) -> Path:
-    """``model.engine`` -> ``model.engine.json``."""
-    engine_path = Path(engine_path)
-    return engine_path.with_name(engine_path.name + SIDECAR_SUFFIX)
-
-
-def write_sidecar(engine_path: str | Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` as the engine's JSON build record (atomically); returns its path."""
-    path = sidecar_path(engine_path)
-    return _write_atomic(path, (json.dumps(record, indent=2) + "\n").encode())
-
-
-def _rebuild(engine_path: str | Path, record: dict[str, Any] | None = None) -> str:
-    record = record or {}
-    onnx_source = record.get("onnx", {}).get("path", "<onnx>") if isinstance(record.get("onnx"), dict) else "<onnx>"
-    precision = record.get("precision", "<precision>")
-    return f"`edgefusion build {onnx_source} -o {engine_path} --precision {precision}`"
-
-
-def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
-    """The engine's build record; one-line ``SidecarError`` when it is missing or corrupt."""
-    path = sidecar_path(engine_path)
-    if not path.is_file():
-        raise SidecarError(located(path, f"no build record beside the engine: rebuild it with {_rebuild(engine_path)}"))
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SidecarError(
-            located(path, f"build record is not valid JSON ({e}): rebuild with {_rebuild(engine_path)}")
-        ) from None
-    if not isinstance(record, dict):
-        raise SidecarError(located(path, f"build record is not a JSON object: rebuild with {_rebuild(engine_path)}"))
-    missing = [k for k in SIDECAR_KEYS if k not in record]
-    if missing:
-        raise SidecarError(
-            located(path, f"build record lacks {', '.join(missing)}: rebuild with {_rebuild(engine_path, record)}")
-        )
-    return record
-
-
-def version_runs(built: str, running: str, version_compatible: bool) -> bool:
-    """Whether an engine built by TensorRT ``built`` deserializes on TensorRT ``running``.
-
-    Plain engines need the same major.minor.patch. Version-compatible ones run on the same or a
-    newer TensorRT of the same major, and across majors only as ``CROSS_MAJOR_VC`` documents.
-    """
-    b, r = _version_tuple(built), _version_tuple(running)
-    if not b or not r:
-        return str(built).strip() == str(running).strip()
-    if not version_compatible:
-        return b == r
-    return r >= b and (r[0] == b[0] or r[0] in CROSS_MAJOR_VC.get(b[0], ()))
-
-
-def check_sidecar(
-    sidecar: dict[str, Any],
-    engine_path: str | Path,
-    trt_version: str,
-    gpu_name: str,
-    compute_capability: str,
-) -> None:
-    """Raise a one-line ``EngineMismatchError`` unless the engine suits this TensorRT and GPU.
-
-    The GPU matches when the compute capability is the same and, where both names are known,
-    the name too. The message names both sides and the rebuild command.
-    """
-    missing = [k for k in SIDECAR_KEYS if k not in sidecar]
-    if missing:
-        raise SidecarError(
-            located(
-                sidecar_path(engine_path),
-                f"build record lacks {', '.join(missing)}: rebuild with {_rebuild(engine_path, sidecar)}",
-            )
-        )
-    built = str(sidecar["tensorrt_version"])
-    built_gpu, built_cc = str(sidecar["gpu"]), str(sidecar["compute_capability"])
-    build = sidecar["build"] if isinstance(sidecar["build"], dict) else {}
-    compatible = bool(build.get("version_compatible", False))
-    reasons = []
-    if not version_runs(built, trt_version, compatible):
-        reasons.append(
-            "a version-compatible engine needs the same or a newer TensorRT of a major it supports"
-            if compatible
-            else "an engine runs only on the TensorRT version that built it"
-        )
-    known = UNKNOWN_GPU not in (built_cc, str(compute_capability))
-    if known and built_cc != str(compute_capability):
-        reasons.append("an engine runs only on the GPU architecture it was built for")
-    elif UNKNOWN_GPU not in (built_gpu, str(gpu_name)) and built_gpu != str(gpu_name):
-        reasons.append("an engine is tuned for the GPU model that built it")
-    if reasons:
-        raise EngineMismatchError(
-            f"{engine_path}: built with TensorRT {built} on {built_gpu} (compute {built_cc}), "
-            f"this is TensorRT {trt_version} on {gpu_name} (compute {compute_capability}); "
-            f"{'; '.join(reasons)}: rebuild it here with {_rebuild(engine_path, sidecar)}"
-        )

@@ -17,14 +17,16 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
+from edgefusion.artifact.contract import GRAPH_INPUTS as INPUTS
+from edgefusion.artifact.contract import GRAPH_OUTPUTS as OUTPUTS
+from edgefusion.artifact.contract import contract
+from edgefusion.artifact.graph import constants_to_initializers, outputs_as_leaves
+from edgefusion.artifact.metadata import ArtifactMeta, new_meta, save_onnx, set_metadata
 from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import EdgefusionError
 from edgefusion.export.fp16 import to_fp16
-from edgefusion.export.graph import constants_to_initializers, outputs_as_leaves
-from edgefusion.export.metadata import ArtifactMeta, new_meta, save_onnx, set_metadata
 from edgefusion.model.checkpoint import load_checkpoint
 from edgefusion.model.network import EmotionNet
-from edgefusion.model.summary import INPUTS, OUTPUTS, contract
 
 OPSET = 17
 BATCH_AXIS = "batch"

@@ -1,4 +1,4 @@
-"""Describing a model: its input/output contract and multiply-accumulates per part."""
+"""Describing a model: multiply-accumulates per part (the contract is ``edgefusion.artifact.contract``)."""
 
 from __future__ import annotations
 
@@ -7,64 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgefusion.config import ModelConfig
-from edgefusion.labels import CLASSES
 from edgefusion.model.network import EmotionNet
-
-INPUTS = ("audio", "video", "present", "audio_shift")
-OUTPUTS = ("logits", "audio_logits", "video_logits", "audio_embedding")
-
-
-def contract(cfg: ModelConfig, batch: int | str = "B") -> list[dict[str, Any]]:
-    """DESIGN.md's tensor contract for this config, one dict per tensor."""
-    t, s = cfg.frames, cfg.frame_size
-    k = len(CLASSES)
-    return [
-        {
-            "name": "audio",
-            "io": "in",
-            "dtype": "float32",
-            "shape": [batch, cfg.window_samples],
-            "meaning": f"mono PCM at {cfg.sample_rate} Hz in [-1, 1], {cfg.window_seconds:g} s",
-        },
-        {
-            "name": "video",
-            "io": "in",
-            "dtype": "uint8",
-            "shape": [batch, t, s, s, 3],
-            "meaning": f"the last {t} face crops, BGR",
-        },
-        {
-            "name": "present",
-            "io": "in",
-            "dtype": "float32",
-            "shape": [batch, 2],
-            "meaning": "1 where audio, video is live; 0 masks it out",
-        },
-        {
-            "name": "audio_shift",
-            "io": "in",
-            "dtype": "float32",
-            "shape": [batch, cfg.embed_dim],
-            "meaning": "added to the audio embedding: the speaker's centring (zeros: unadapted)",
-        },
-        {
-            "name": "logits",
-            "io": "out",
-            "dtype": "float32",
-            "shape": [batch, k],
-            "meaning": "fused scores, " + " ".join(CLASSES),
-        },
-        {"name": "audio_logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "audio alone"},
-        {"name": "video_logits", "io": "out", "dtype": "float32", "shape": [batch, k], "meaning": "video alone"},
-        {
-            "name": "audio_embedding",
-            "io": "out",
-            "dtype": "float32",
-            "shape": [batch, cfg.embed_dim],
-            "meaning": "the audio embedding before the shift (averaged per speaker to adapt)",
-        },
-    ]
 
 
 def _layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:

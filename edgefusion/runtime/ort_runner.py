@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefusion.artifact.metadata import ArtifactMeta, read_metadata
 from edgefusion.errors import located
-from edgefusion.export.metadata import ArtifactMeta, read_metadata
 from edgefusion.runtime.runner import Runner, RunnerError
 
 PROVIDERS = {

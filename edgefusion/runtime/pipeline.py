@@ -27,8 +27,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgefusion.adaptation import RunningCentre, voiced
+from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT
 from edgefusion.runtime.clock import Clock
-from edgefusion.runtime.runner import EMBEDDING_OUTPUT, SHIFT_INPUT, Runner
+from edgefusion.runtime.runner import Runner
 
 DEFAULT_HOP = 0.25
 DEFAULT_SMOOTH = 0.5

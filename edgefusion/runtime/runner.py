@@ -15,15 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from edgefusion.artifact.contract import EMBEDDING_OUTPUT, INPUTS, SHIFT_INPUT
+from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.errors import EdgefusionError, located
-from edgefusion.export.metadata import ArtifactMeta
 
-INPUTS = ("audio", "video", "present")  # every artifact takes these
-OUTPUTS = ("logits", "audio_logits", "video_logits")  # and gives these
-# Speaker adaptation (artifacts exported by edgefusion 0.2 and later): a shift added to the audio
-# embedding, zeros when the feed has none, and the embedding itself as an output.
-SHIFT_INPUT = "audio_shift"
-EMBEDDING_OUTPUT = "audio_embedding"
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 SPLIT_STAGES = ("h2d", "compute", "d2h")  # a GPU runner's ``last_split``: copies in, compute, copies out
 SUFFIX_BACKEND = {".pt": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}

@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from edgefusion.artifact.contract import INPUTS, OUTPUTS, SHIFT_INPUT
+from edgefusion.artifact.metadata import ArtifactMeta
+from edgefusion.artifact.sidecar import check_sidecar, read_sidecar, sidecar_path
 from edgefusion.config import REFERENCE_KEY, ModelConfig
 from edgefusion.errors import located
-from edgefusion.export.metadata import ArtifactMeta
-from edgefusion.export.tensorrt_build import check_sidecar, read_sidecar, sidecar_path
-from edgefusion.runtime.runner import INPUTS, OUTPUTS, SHIFT_INPUT, SPLIT_STAGES, Runner, RunnerError
+from edgefusion.runtime.runner import SPLIT_STAGES, Runner, RunnerError
 
 TENSOR_API_FROM = 10  # TensorRT 10 removed the binding API; below it, bindings and execute_async_v2
 PROFILE = 0  # edgefusion builds one optimization profile

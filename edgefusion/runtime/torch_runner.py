@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgefusion.artifact.contract import GRAPH_INPUTS as INPUTS
+from edgefusion.artifact.contract import contract
+from edgefusion.artifact.metadata import ArtifactMeta, new_meta
 from edgefusion.config import REFERENCE_KEY
 from edgefusion.errors import located
-from edgefusion.export.metadata import ArtifactMeta, new_meta
 from edgefusion.model.checkpoint import load_checkpoint
 from edgefusion.model.network import EmotionNet
-from edgefusion.model.summary import INPUTS, contract
 from edgefusion.runtime.runner import Runner, RunnerError
 
 
