@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edgefusion import __version__
-from edgefusion.config import ModelConfig, TrainConfig
+from edgefusion.config import LIVE_HOP, SCORING_HOP, ModelConfig, TrainConfig
 from edgefusion.errors import EdgefusionError
 
 app = typer.Typer(
@@ -177,7 +177,7 @@ def eval_(
     plot: Annotated[Path | None, typer.Option(help="Write the confusion matrices to this PNG.")] = None,
     hop: Annotated[
         float, typer.Option(help="Seconds between scoring windows; a clip's window probabilities are averaged.")
-    ] = 0.5,
+    ] = SCORING_HOP,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
     adapt: Annotated[
@@ -285,7 +285,7 @@ def calibrate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for drawing clips and windows.")] = 0,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads for scoring \\[default: all].")] = None,
-    hop: Annotated[float, typer.Option(help="Seconds between scoring windows.")] = 0.5,
+    hop: Annotated[float, typer.Option(help="Seconds between scoring windows.")] = SCORING_HOP,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -367,7 +367,7 @@ def run(
         str | None, typer.Option(help="torch, onnxruntime or tensorrt \\[default: from the artifact].")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for the runner.")] = None,
-    hop: Annotated[float, typer.Option(help="Seconds between inferences.")] = 0.25,
+    hop: Annotated[float, typer.Option(help="Seconds between inferences.")] = LIVE_HOP,
     smooth: Annotated[
         float, typer.Option(help="Smoothing: weight of the previous probabilities, 0 (none) to <1.")
     ] = 0.5,

@@ -24,6 +24,11 @@ F_MIN = 50.0
 F_MAX = 8_000.0
 TOP_DB = 80.0
 WINDOW_SECONDS = 2.0
+# Scoring a whole clip (eval, the gate, bench --data): a window every SCORING_HOP seconds,
+# the windows' probabilities averaged.
+SCORING_HOP = 0.5
+# A live run's default hop between decisions.
+LIVE_HOP = 0.25
 
 # Video: the last T face crops, square, BGR uint8 as OpenCV gives them.
 FRAME_SIZE = 112
@@ -174,7 +179,7 @@ class TrainConfig:
     distil_weight: float = 0.7
     distil_temperature: float = 2.0
     # scoring whole clips: windows every hop_seconds, probabilities averaged
-    eval_hop_seconds: float = 0.5
+    eval_hop_seconds: float = SCORING_HOP
 
     def epochs_for(self, clips: int) -> int:
         """The epoch count for ``clips`` training clips: ``epochs`` if set, else about

@@ -24,12 +24,12 @@ import numpy as np
 
 from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT
 from edgefusion.artifact.contract import OUTPUTS as RUNNER_OUTPUTS
-from edgefusion.config import ModelConfig
+from edgefusion.config import SCORING_HOP, ModelConfig
 from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_starts
 from edgefusion.labels import CLASSES, NUM_CLASSES
-from edgefusion.metrics import Scores, score
+from edgefusion.metrics import Scores, score, softmax
 from edgefusion.runtime.runner import Runner
 
 if TYPE_CHECKING:
@@ -94,11 +94,6 @@ def corpus_scores(preds: ClipPredictions, clips: Sequence[Clip]) -> dict[str, Sc
     return {name: score(preds.labels[corpora == name], fused[corpora == name]) for name in sorted(set(corpora))}
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 BatchFn = Callable[[Sequence[Window], np.ndarray | None], dict[str, np.ndarray]]
 
 
@@ -135,7 +130,7 @@ def predict_clips(
     model: EmotionNet | Runner,
     clips: Sequence[Clip],
     store: ClipStore,
-    hop: float = 0.5,
+    hop: float = SCORING_HOP,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     shifts: np.ndarray | None = None,
@@ -162,7 +157,7 @@ def predict_clips(
         rows = [i for i, _ in pending]
         out = run([w for _, w in pending], None if shifts is None else shifts[rows])
         for name, key in zip(OUTPUTS, RUNNER_OUTPUTS, strict=True):
-            np.add.at(sums[name], rows, _softmax(out[key].astype(np.float64)))
+            np.add.at(sums[name], rows, softmax(out[key].astype(np.float64)))
         np.add.at(counts, rows, 1)
         if emb_sums is not None and emb_counts is not None:
             heard = [j for j, (_, w) in enumerate(pending) if w.audio is not None]

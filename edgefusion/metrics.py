@@ -9,6 +9,12 @@ import numpy as np
 from edgefusion.labels import CLASSES
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis of ``logits`` (shifted by the maximum, so it never overflows)."""
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
 @dataclass
 class Scores:
     n: int

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgefusion.atomic import write_text_atomic
+from edgefusion.config import SCORING_HOP
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
@@ -40,7 +41,7 @@ class BenchSettings:
     actors: str | None = None
     calm_as_neutral: bool = False
     cache_dir: Path | None = None
-    score_hop: float = 0.5
+    score_hop: float = SCORING_HOP
     recommend: bool = False
     max_drop: float = 1.0
     budget_ms: float | None = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefusion.config import SCORING_HOP
 from edgefusion.data.corpus import Clip
 from edgefusion.data.splits import speaker_names
 from edgefusion.data.store import ClipStore
@@ -63,7 +64,7 @@ def score_artifact(
     path: str | Path,
     clips: Sequence[Clip],
     store: ClipStore,
-    hop: float = 0.5,
+    hop: float = SCORING_HOP,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
     backend: str | None = None,

@@ -36,6 +36,7 @@ import soundfile as sf
 import soxr
 
 from edgefusion.config import SAMPLE_RATE
+from edgefusion.data.audio import RESAMPLE_QUALITY
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.labels import CLASSES
 
@@ -369,7 +370,7 @@ def resample(audio: np.ndarray, rate: int) -> np.ndarray:
     """Resample mono float audio from ``rate`` to ``SAMPLE_RATE`` with soxr."""
     if rate == SAMPLE_RATE:
         return audio.astype(np.float32)
-    return soxr.resample(audio, rate, SAMPLE_RATE).astype(np.float32)
+    return soxr.resample(audio, rate, SAMPLE_RATE, quality=RESAMPLE_QUALITY).astype(np.float32)
 
 
 def add_noise(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -53,7 +53,7 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def _container_fps(cap: cv2.VideoCapture) -> float:
+def container_fps(cap: cv2.VideoCapture) -> float:
     """The frame rate the container reports, or ``FALLBACK_FPS`` when it reports none."""
     fps = cap.get(cv2.CAP_PROP_FPS)
     return fps if math.isfinite(fps) and 0 < fps <= MAX_FPS else FALLBACK_FPS
@@ -79,7 +79,7 @@ def read_face_crops(
     path = Path(path)
     detector = detector if detector is not None else FaceDetector()
     cap = _open(path)
-    rate = _container_fps(cap)
+    rate = container_fps(cap)
     crops, times, boxes = [], [], []
     decoded = sampled = 0
     last_slot = -1

@@ -28,20 +28,21 @@ import numpy as np
 
 from edgefusion.adaptation import RunningCentre, voiced
 from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT
+from edgefusion.config import LIVE_HOP
+from edgefusion.metrics import softmax
 from edgefusion.runtime.clock import Clock
+from edgefusion.runtime.face_stage import MAX_CROP_AGE
 from edgefusion.runtime.runner import Runner
 
-DEFAULT_HOP = 0.25
 DEFAULT_SMOOTH = 0.5
-MAX_FACE_AGE = 0.5  # seconds: older crops count as no face
 
 
 @dataclass
 class StreamSettings:
-    hop: float = DEFAULT_HOP
+    hop: float = LIVE_HOP
     smooth: float = DEFAULT_SMOOTH  # weight of the previous smoothed probabilities (0 = none)
     duration: float | None = None  # seconds of stream time; None = until the sources end or Ctrl-C
-    max_face_age: float = MAX_FACE_AGE
+    max_face_age: float = MAX_CROP_AGE  # seconds: older crops count as no face
 
 
 @dataclass
@@ -97,11 +98,6 @@ class FaceInput(Protocol):
     def snapshot(self, now: float) -> tuple[np.ndarray | None, Any, float, Any]:
         """(crops uint8 [T, S, S, 3] or None, face box or None, frame age in s, newest Frame or None)"""
         ...
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 @dataclass

@@ -37,7 +37,8 @@ import numpy as np
 import soxr
 
 from edgefusion.config import SAMPLE_RATE
-from edgefusion.data.audio import load_audio
+from edgefusion.data.audio import RESAMPLE_QUALITY, load_audio
+from edgefusion.data.video import FALLBACK_FPS, container_fps
 from edgefusion.errors import DataError, EdgefusionError, require_file
 from edgefusion.runtime.clock import Clock
 
@@ -48,10 +49,7 @@ SUPERVISOR_POLL_SECONDS = 0.1  # how often the microphone supervisor checks the 
 RETRY_SECONDS = 1.0  # pause between attempts to reopen a failed microphone stream
 STALL_SECONDS = 1.0  # no callback for this long while the stream claims to run = a fault
 RESAMPLE_PAD_SECONDS = 0.05  # extra history resampled so the filter's edge falls outside the window
-RESAMPLE_QUALITY = "HQ"  # soxr quality for the snapshot-time resampling of a mic at another rate
 RING_READ_TRIES = 4  # a ring reader retries when the writer lapped the region it was copying
-FALLBACK_FPS = 30.0  # assumed when a video container reports no usable frame rate
-MAX_FPS = 1000.0  # a reported rate above this is unusable
 END_GRACE_SECONDS = 0.25  # an ended video keeps its last frame this long past its end, then None
 CAMERA_READ_FAILURES = 5  # consecutive failed reads after which a camera counts as ended
 CAMERA_RETRY_SECONDS = 0.02  # pause after a failed camera read
@@ -739,11 +737,6 @@ class CaptureVideoSource(VideoSource):
             self._cap = None
 
 
-def _container_fps(cap: cv2.VideoCapture) -> float:
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    return fps if math.isfinite(fps) and 0 < fps <= MAX_FPS else FALLBACK_FPS
-
-
 class FileVideoSource(VideoSource):
     """A video file replayed at its own frame rate as if it were a camera starting now.
 
@@ -779,7 +772,7 @@ class FileVideoSource(VideoSource):
             cap.release()
             raise _fail(self.uri, "OpenCV cannot open it as a video")
         self._cap = cap
-        self.fps = _container_fps(cap)
+        self.fps = container_fps(cap)
 
     def start(self) -> None:
         if self._t0 is not None:
