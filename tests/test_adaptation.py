@@ -33,8 +33,7 @@ from edgefusion.labels import CLASSES
 from edgefusion.model.checkpoint import load_checkpoint, save_checkpoint
 from edgefusion.model.network import EmotionNet
 from edgefusion.runtime.runner import RunnerError, open_runner
-from tests.conftest import tone, write_wav
-from tests.test_cli import cli, one_line_error
+from tests.conftest import cli, one_line_error, tone, write_wav
 
 D = ModelConfig().embed_dim
 

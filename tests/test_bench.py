@@ -21,7 +21,7 @@ from edgefusion.errors import EdgefusionError
 from edgefusion.export.parity import synthetic_feed
 from edgefusion.labels import CLASSES
 from edgefusion.runtime.runner import Runner
-from tests.test_cli import cli, one_line_error
+from tests.conftest import cli, one_line_error
 
 SMALL = ModelConfig(blocks=((16, 2), (24, 2)), stem_channels=8, embed_dim=32, heads=2)
 RAVDESS_CLIP = Path(__file__).resolve().parents[2] / "shared/data/ravdess-speech/Actor_13/03-01-05-01-01-01-13.wav"

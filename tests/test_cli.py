@@ -8,39 +8,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import tone, write_wav
-
-EDGEFUSION = [sys.executable, "-m", "edgefusion"]
-
-
-def cli(
-    *args: str | Path, cache: Path | None = None, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``edgefusion ARGS`` in a process of its own; ``env`` adds to (or overrides) its environment."""
-    cache_home = str(cache) if cache else os.environ.get("XDG_CACHE_HOME", "")
-    env = dict(os.environ, XDG_CACHE_HOME=cache_home, COLUMNS="160") | (env or {})
-    proc = subprocess.run([*EDGEFUSION, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    # progress may come first; the error is one line, and the last thing said
-    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
+from tests.conftest import EDGEFUSION, cli, one_line_error, tone, write_wav
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from rich.console import Console
 from edgefusion.commands import check_classes, corpus_scores, load_clips, load_corpora, print_corpus_scores
 from edgefusion.errors import DataError, EdgefusionError
 from edgefusion.evaluate import ClipPredictions
-from tests.conftest import edgefusion, error_line, tone, write_wav
+from tests.conftest import cli, one_line_error, tone, write_wav
 
 SHORT = tone(0.3, 300)
 RAVDESS_SIX = ("01", "03", "04", "05", "06", "07")  # neutral, happy, sad, angry, fearful, disgust
@@ -123,7 +123,7 @@ def test_bad_corpus_lists_through_the_cli(tmp_path: Path) -> None:
         ([*no_fear, "--val-fraction", "0"], ("no training clip of FEA (fear) in any corpus",)),
     ]
     for args, fragments in cases:
-        line = error_line(edgefusion("train", *args, "--out", model, "--epochs", "1", cache=tmp_path))
+        line = one_line_error(cli("train", *args, "--out", model, "--epochs", "1", cache=tmp_path, check=False))
         for fragment in fragments:
             assert fragment in line, line
         assert not model.exists() and not model.with_suffix(".json").exists()
@@ -132,7 +132,7 @@ def test_bad_corpus_lists_through_the_cli(tmp_path: Path) -> None:
 def test_eval_scores_each_corpus(tmp_path: Path, untrained_checkpoint: Path) -> None:
     r, e = ravdess(tmp_path / "r", actors=(1, 2)), emodb(tmp_path / "e", speakers=("03",))
     report = tmp_path / "scores.json"
-    proc = edgefusion("eval", untrained_checkpoint, r, e, "--json", report, cache=tmp_path)
+    proc = cli("eval", untrained_checkpoint, r, e, "--json", report, cache=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "fused, per corpus" in proc.stdout
     assert f"RAVDESS {r}: 12 clips, 2 actors" in proc.stderr and f"EmoDB {e}: 6 clips, 1 actor" in proc.stderr
@@ -147,14 +147,16 @@ def test_eval_scores_each_corpus(tmp_path: Path, untrained_checkpoint: Path) -> 
     assert right == round(scores["fused"]["accuracy"] * 18)
 
     # one corpus's clips (--actors), or one corpus: the single-corpus report, unchanged
-    proc = edgefusion("eval", untrained_checkpoint, r, e, "--actors", "ravdess:1", "--json", report, cache=tmp_path)
+    proc = cli(
+        "eval", untrained_checkpoint, r, e, "--actors", "ravdess:1", "--json", report, cache=tmp_path, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert "per corpus" not in proc.stdout and "per_corpus" not in json.loads(report.read_text())
-    proc = edgefusion("eval", untrained_checkpoint, r, "--json", report, cache=tmp_path)
+    proc = cli("eval", untrained_checkpoint, r, "--json", report, cache=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     single = json.loads(report.read_text())
     assert single["data"] == str(r) and single["actors"] == ["01", "02"] and "per_corpus" not in single
-    line = error_line(edgefusion("eval", untrained_checkpoint, r, tmp_path / "link-less", cache=tmp_path))
+    line = one_line_error(cli("eval", untrained_checkpoint, r, tmp_path / "link-less", cache=tmp_path, check=False))
     assert "link-less: no such folder" in line
 
 
@@ -181,7 +183,7 @@ def test_train_on_two_corpora(tmp_path: Path) -> None:
     r, v = ravdess(tmp_path / "r", actors=(1, 2, 3)), emovo(tmp_path / "v", speakers=("f1", "m1", "m2"))
     model = tmp_path / "m.pt"
     args = ("train", r, v, "--out", model, "--epochs", "1", "--batch-size", "8", "--val-actors", "ravdess:3,emovo:m2")
-    proc = edgefusion(*args, cache=tmp_path)
+    proc = cli(*args, cache=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     assert model.exists() and "validation actors emovo:m2, ravdess:03" in proc.stdout
     assert f"RAVDESS {r}: 18 clips, 3 actors" in proc.stderr
@@ -195,8 +197,8 @@ def test_the_window_length_is_a_training_option(tmp_path: Path) -> None:
     r = ravdess(tmp_path / "r", actors=(1, 2, 3))
     model = tmp_path / "m.pt"
     args = ("train", r, "--out", model, "--epochs", "1", "--batch-size", "8", "--window-seconds", "1.5")
-    assert edgefusion(*args, cache=tmp_path).returncode == 0
+    assert cli(*args, cache=tmp_path, check=False).returncode == 0
     assert torch.load(model, weights_only=True)["config"]["window_seconds"] == 1.5
-    bad = edgefusion("train", r, "--out", tmp_path / "x.pt", "--window-seconds", "0.1", cache=tmp_path)
+    bad = cli("train", r, "--out", tmp_path / "x.pt", "--window-seconds", "0.1", cache=tmp_path, check=False)
     assert bad.returncode != 0 and "--window-seconds must be between 0.5 and 10, got 0.1" in bad.stderr
     assert not (tmp_path / "x.pt").exists()

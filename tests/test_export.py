@@ -14,7 +14,7 @@ from edgefusion.artifact.graph import frontend_nodes, fusion_nodes, keep_fp32_no
 from edgefusion.artifact.metadata import read_metadata
 from edgefusion.export.parity import FP16_RELATIVE_TOLERANCE, FP32_RELATIVE_TOLERANCE, compare
 from edgefusion.runtime.runner import open_runner
-from tests.test_cli import cli, one_line_error
+from tests.conftest import cli, feed, one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +27,6 @@ def exported(untrained_checkpoint: Path, av_corpus: Path, tmp_path_factory: pyte
         "dyn": cli("export", untrained_checkpoint, "-o", dyn, "--dynamic-batch", "--data", av_corpus, cache=work),
     }
     return {"fp32": fp32, "fp16": fp16, "dyn": dyn, "procs": procs, "work": work}
-
-
-def feed(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    t = np.arange(32000) / 16000
-    audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 300, (batch, 1)) * t) + 0.01 * rng.standard_normal((batch, 32000))
-    return {
-        "audio": audio.astype(np.float32),
-        "video": rng.integers(0, 256, (batch, 4, 112, 112, 3), dtype=np.uint8),
-        "present": np.ones((batch, 2), dtype=np.float32),
-    }
 
 
 def test_graph_follows_the_contract(exported: dict) -> None:

@@ -10,10 +10,7 @@ does not come up.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,77 +20,14 @@ import pytest
 from edgefusion.data.audio import load_audio
 from edgefusion.runtime.clock import Clock
 from edgefusion.runtime.sources import MicSource, SourceError, open_audio, refresh_audio_devices
-from tests.conftest import RAVDESS, needs_ravdess
+from tests.conftest import RAVDESS, needs_ravdess, skip_microphone
 
 SR = 16000
-PULSE_TOOLS = ("pulseaudio", "pactl", "pacat", "paplay")
-SERVER_UP_SECONDS = 10.0  # how long to wait for `pactl info` to answer
-SETTLE_SECONDS = 2.0  # the keep-alive stream needs this to settle (environment.md)
 CLIP = RAVDESS / "Actor_13" / "03-01-05-01-01-01-13.wav"  # angry, "Kids are talking by the door"
 LEAD_SECONDS = 0.3  # recorded before the clip starts
 RECORD_EXTRA_SECONDS = 1.0  # the window is the clip plus this
 RING_SECONDS = 10.0  # enough for the longest window these tests read
 MIN_CORRELATION = 0.9  # environment.md measured 0.999 for this path
-
-
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=30)
-
-
-def _skip(reason: str) -> None:
-    print(f"microphone tests skipped: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A private PulseAudio server with the null sink ``vsink``; yields the environment that reaches it."""
-    missing = [tool for tool in PULSE_TOOLS if shutil.which(tool) is None]
-    if missing:
-        _skip(f"PulseAudio tools not installed: {', '.join(missing)} (apt-get install pulseaudio pulseaudio-utils)")
-    try:
-        import sounddevice  # noqa: F401
-    except OSError as err:
-        _skip(f"PortAudio not available: {err}")
-    runtime = tmp_path_factory.mktemp("xdg-runtime")
-    home = tmp_path_factory.mktemp("pulse-home")
-    runtime.chmod(0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(home)}
-    started = _run(["pulseaudio", "-D", "--system=false", "--exit-idle-time=-1"], env)
-    if started.returncode != 0:
-        _skip(f"pulseaudio did not start (exit {started.returncode}): {' '.join(started.stderr.split())[-300:]}")
-    deadline = time.monotonic() + SERVER_UP_SECONDS
-    while _run(["pactl", "info"], env).returncode != 0:
-        if time.monotonic() > deadline:
-            _run(["pulseaudio", "--kill"], env)
-            _skip(f"the PulseAudio server did not answer `pactl info` within {SERVER_UP_SECONDS:.0f} s")
-        time.sleep(0.1)
-    keepalive = None
-    try:
-        _run(["pactl", "unload-module", "module-suspend-on-idle"], env)  # absent on some setups: fine
-        for args in (
-            ["pactl", "load-module", "module-null-sink", "sink_name=vsink", "rate=16000", "channels=1"],
-            ["pactl", "set-default-sink", "vsink"],
-            ["pactl", "set-default-source", "vsink.monitor"],
-        ):
-            done = _run(args, env)
-            if done.returncode != 0:
-                _skip(f"`{' '.join(args)}` failed: {' '.join(done.stderr.split())}")
-        with open("/dev/zero", "rb") as zeros:
-            keepalive = subprocess.Popen(
-                ["pacat", "-p", "--latency-msec=20", "--rate=16000", "--channels=1", "--format=s16le", "--raw"],
-                stdin=zeros,
-                env=env,
-            )
-        time.sleep(SETTLE_SECONDS)
-        if keepalive.poll() is not None:
-            _skip(f"the pacat keep-alive stream exited ({keepalive.returncode})")
-        yield env
-    finally:
-        if keepalive is not None and keepalive.poll() is None:
-            keepalive.terminate()
-            keepalive.wait(timeout=10)
-        _run(["pulseaudio", "--kill"], env)
 
 
 @pytest.fixture
@@ -112,7 +46,9 @@ def pulse_env(pulse_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
         try:
             sd.query_devices(kind="input")
         except sd.PortAudioError as err:
-            _skip(f"PortAudio sees no default input through PulseAudio ({err}); is libasound2-plugins installed?")
+            skip_microphone(
+                f"PortAudio sees no default input through PulseAudio ({err}); is libasound2-plugins installed?"
+            )
         yield pulse_server
     finally:
         monkeypatch.undo()

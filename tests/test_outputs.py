@@ -14,7 +14,7 @@ import pytest
 from edgefusion.atomic import write_atomic
 from edgefusion.errors import EdgefusionError
 from edgefusion.outputs import check_outputs, claim, lock_path
-from tests.conftest import edgefusion, error_line
+from tests.conftest import cli, one_line_error
 
 
 def digest(path: Path) -> str:
@@ -105,7 +105,7 @@ def test_atomic_writes_get_the_permissions_open_would_give(tmp_path: Path) -> No
 def refused(args: list[str | Path], inputs: list[Path], new: Path | None, cache: Path) -> str:
     """Run ``edgefusion ARGS``: one error line, every input byte for byte as before, nothing at ``new``."""
     before = {p: digest(p) for p in inputs}
-    line = error_line(edgefusion(*args, cache=cache))
+    line = one_line_error(cli(*args, cache=cache, check=False))
     assert {p: digest(p) for p in inputs} == before
     if new is not None:
         assert not new.exists()

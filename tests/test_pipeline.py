@@ -11,19 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import RAVDESS, needs_ravdess, tone, write_wav
-from tests.test_cli import EDGEFUSION, cli, one_line_error
-from tests.test_microphone import pulse_server  # noqa: F401 (a session fixture)
+from tests.conftest import EDGEFUSION, RAVDESS, cli, needs_ravdess, one_line_error, tone, write_wav
 
 CLIP = RAVDESS / "Actor_13" / "03-01-05-01-01-01-13.wav"  # angry
 STAGES = {"audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total"}
 
 
 @pytest.fixture(scope="module")
-def model(untrained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pipeline") / "model.onnx"
-    cli("export", untrained_checkpoint, "-o", out)
-    return out
+def model(exported_onnx: Path) -> Path:
+    return exported_onnx
 
 
 def face_video(path: Path, seconds: float, fps: int = 15) -> Path:
@@ -127,7 +123,7 @@ def test_bad_sources_fail_before_the_run(model: Path, tmp_path: Path) -> None:
 @needs_ravdess
 def test_microphone_events_match_the_file_events(
     model_ravdess: Path,
-    pulse_server: dict[str, str],  # noqa: F811
+    pulse_server: dict[str, str],
     tmp_path: Path,
 ) -> None:
     """A RAVDESS clip played into PulseAudio and recorded by `run --audio mic://default` scores like the file."""

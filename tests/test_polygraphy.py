@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from edgefusion.runtime.runner import open_runner
-from tests.test_cli import cli
-from tests.test_export import feed
+from tests.conftest import cli, feed
 
 polygraphy = pytest.importorskip("polygraphy", reason="polygraphy is in the dev extra")
 # The console script sits beside the interpreter (the venv's bin/), which need not be on PATH:
@@ -22,10 +21,12 @@ POLYGRAPHY = [str(_BESIDE)] if _BESIDE.exists() else [shutil.which("polygraphy")
 
 
 @pytest.fixture(scope="module")
-def artifacts(untrained_checkpoint: Path, av_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def artifacts(
+    untrained_checkpoint: Path, exported_onnx: Path, av_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("polygraphy")
     paths = {"fp32": work / "m.onnx", "fp16": work / "m.fp16.onnx", "int8": work / "m.int8.onnx"}
-    cli("export", untrained_checkpoint, "-o", paths["fp32"], cache=work)
+    shutil.copyfile(exported_onnx, paths["fp32"])
     cli("export", untrained_checkpoint, "-o", paths["fp16"], "--precision", "fp16", cache=work)
     cli(
         "calibrate", paths["fp32"], av_corpus, "-o", paths["int8"], "--samples", "6", "--method", "minmax",

@@ -8,15 +8,12 @@ import numpy as np
 import pytest
 
 from edgefusion.runtime.runner import RunnerError, backend_for, open_runner
-from tests.test_cli import cli
-from tests.test_export import feed
+from tests.conftest import cli, feed
 
 
 @pytest.fixture(scope="module")
-def onnx_model(untrained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runners") / "model.onnx"
-    cli("export", untrained_checkpoint, "-o", out)
-    return out
+def onnx_model(exported_onnx: Path) -> Path:
+    return exported_onnx
 
 
 def test_backend_from_the_artifact() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +28,7 @@ from edgefusion.errors import EdgefusionError
 from edgefusion.labels import CLASSES
 from edgefusion.runtime.runner import RunnerError, open_runner
 from edgefusion.runtime.tensorrt_runner import TensorRTRunner, import_cudart, plan_chunks, uses_tensor_api
-from tests.test_cli import cli
-from tests.test_export import feed
+from tests.conftest import cli, feed
 
 
 def _importable(*modules: str) -> bool:
@@ -200,13 +200,15 @@ def test_api_by_version() -> None:
 
 
 @pytest.fixture(scope="module")
-def built(untrained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+def built(
+    untrained_checkpoint: Path, exported_onnx: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, Path]]:
     """(onnx, engine) pairs: fixed batch 1, and a dynamic batch built for 1..4."""
     from edgefusion.export.tensorrt_build import build_engine
 
     work = tmp_path_factory.mktemp("tensorrt")
     fixed, dynamic = work / "model.onnx", work / "model.dyn.onnx"
-    cli("export", untrained_checkpoint, "-o", fixed)
+    shutil.copyfile(exported_onnx, fixed)
     cli("export", untrained_checkpoint, "-o", dynamic, "--dynamic-batch")
     return {
         "fixed": (fixed, build_engine(fixed, work / "model.engine", "fp32")),

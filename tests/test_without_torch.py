@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import cli, one_line_error
+from tests.conftest import cli, one_line_error
 
 TORCH_PACKAGES = ("torch", "functorch", "torchgen")  # what the torch wheel puts in site-packages
 SWAP_SITE = """import os
