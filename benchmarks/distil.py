@@ -30,26 +30,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script speaker_folds.py
 import speaker_folds
 
-from edgefusion.adaptation import leave_one_out_shifts, reference_of
+from edgefusion.adaptation import reference_of
 from edgefusion.commands import clips_of, load_corpora
-from edgefusion.config import TrainConfig
+from edgefusion.config import SCORING_HOP
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, require_writable
-from edgefusion.evaluate import ClipPredictions, predict_clips
+from edgefusion.evaluate import predict_adapted
 from edgefusion.metrics import score
 from edgefusion.model.checkpoint import load_checkpoint
-
-HOP = TrainConfig().eval_hop_seconds
 
 
 def clip_probs(path: Path, clips: list, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """A checkpoint's fused clip probabilities [N, C], unadapted and speaker-adapted."""
     model, meta = load_checkpoint(path)
-    store = ClipStore(model.cfg, cache)
-    preds: ClipPredictions = predict_clips(model, clips, store, HOP)
-    shifts = leave_one_out_shifts(preds, [c.speaker for c in clips], reference_of(meta, path))
-    adapted = predict_clips(model, clips, store, HOP, shifts=shifts)
-    return preds.probs["fused"], adapted.probs["fused"]
+    plain, adapted, _ = predict_adapted(
+        model, clips, ClipStore(model.cfg, cache), reference_of(meta, path), SCORING_HOP
+    )
+    return plain.probs["fused"], adapted.probs["fused"]
 
 
 def figures(labels: np.ndarray, plain: np.ndarray, adapted: np.ndarray) -> dict[str, float]:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script y
 from yardstick import at_least_one, parse_seeds
 
 from edgefusion.commands import Corpus, clips_of, load_corpora
-from edgefusion.data.splits import parse_actors
+from edgefusion.data.splits import ordered_speakers, parse_actors
 from edgefusion.errors import EdgefusionError, require_writable
 
 EDGEFUSION = [sys.executable, "-m", "edgefusion"]
@@ -81,24 +81,22 @@ def folds_of(speakers: list[str], k: int) -> list[list[str]]:
     return out
 
 
-def ordered_speakers(corpora: list[Corpus], spec: str | None, option: str) -> list[str]:
+def speakers_of(corpora: list[Corpus], spec: str | None, option: str) -> list[str]:
     """The namespaced speakers ``spec`` names (all when None), in corpus order, then as numbered."""
-    clips = clips_of(corpora, spec, option)
-    first = {c.speaker: c for c in clips}
-    return [s for s, c in sorted(first.items(), key=lambda kv: (kv[1].corpus, len(kv[1].actor), kv[1].actor))]
+    return ordered_speakers(clips_of(corpora, spec, option))
 
 
 def plan(corpora: list[Corpus], args: argparse.Namespace, seeds: list[int]) -> list[Run]:
-    everyone = ordered_speakers(corpora, None, "DATA")
+    everyone = speakers_of(corpora, None, "DATA")
     if args.test:
-        groups = [ordered_speakers(corpora, t, "--test") for t in args.test]
+        groups = [speakers_of(corpora, t, "--test") for t in args.test]
     else:
         name = args.fold_corpus or corpora[0].name
         if name not in {c.name for c in corpora}:
             loaded = ", ".join(c.name for c in corpora)
             raise EdgefusionError(f"--fold-corpus {name}: no such corpus among DATA ({loaded})")
         groups = folds_of([s for s in everyone if s.startswith(f"{name}:")], args.folds)
-    pool = ordered_speakers(corpora, args.train, "--train") if args.train else everyone
+    pool = speakers_of(corpora, args.train, "--train") if args.train else everyone
     runs = []
     for group in groups:
         train = [s for s in pool if s not in group]

@@ -205,8 +205,8 @@ def run_eval(
 ) -> None:
     from rich.progress import Progress
 
-    from edgefusion.adaptation import leave_one_out_shifts, reference_of
-    from edgefusion.evaluate import plot_confusion, predict_clips
+    from edgefusion.adaptation import reference_of
+    from edgefusion.evaluate import plot_confusion, predict_adapted, predict_clips
     from edgefusion.runtime.runner import Runner, open_runner
 
     if hop <= 0:
@@ -237,16 +237,15 @@ def run_eval(
         store = ClipStore(cfg, cache_dir)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("scoring clips", total=len(clips) * (2 if adapt else 1))
-            preds = predict_clips(model, clips, store, hop, progress=lambda n: bar.advance(task, n))
+            advance = lambda n: bar.advance(task, n)  # noqa: E731
             adapted, lone = None, 0
-            if reference is not None:  # again, each clip centred on its speaker's other clips
-                shifts = leave_one_out_shifts(preds, [c.speaker for c in clips], reference)
+            if reference is None:
+                preds = predict_clips(model, clips, store, hop, progress=advance)
+            else:  # and again, each clip centred on its speaker's other clips
+                preds, adapted, shifts = predict_adapted(model, clips, store, reference, hop, progress=advance)
                 # clips with audio whose speaker has no other such clip: nothing to centre on
                 assert preds.embedding_counts is not None  # leave_one_out_shifts raised otherwise
                 lone = int(((preds.embedding_counts > 0) & ~shifts.any(axis=1)).sum())
-                adapted = predict_clips(
-                    model, clips, store, hop, progress=lambda n: bar.advance(task, n), shifts=shifts
-                )
     plain = preds.scores()
     adapted_scores = {k: s for k, s in adapted.scores().items() if k != "video"} if adapted is not None else {}
     scores = plain | {f"{k}, speaker-adapted": s for k, s in adapted_scores.items()}

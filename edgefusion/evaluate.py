@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefusion.adaptation import leave_one_out_shifts
 from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT
 from edgefusion.artifact.contract import OUTPUTS as RUNNER_OUTPUTS
 from edgefusion.config import SCORING_HOP, ModelConfig
@@ -186,6 +187,22 @@ def predict_clips(
     has = {"audio": has_audio, "video": has_video}
     return ClipPredictions(labels, probs, has, emb_sums, emb_counts)
 
+
+
+def predict_adapted(
+    model: EmotionNet | Runner,
+    clips: Sequence[Clip],
+    store: ClipStore,
+    reference: np.ndarray,
+    hop: float = SCORING_HOP,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[ClipPredictions, ClipPredictions, np.ndarray]:
+    """``(unadapted, adapted, shifts)``: the clips scored as they are, then again with each clip's
+    audio embedding centred on its speaker's *other* clips (``leave_one_out_shifts``; no label is
+    used and no clip informs its own shift). ``reference``: the training clips' mean embedding."""
+    plain = predict_clips(model, clips, store, hop, progress=progress)
+    shifts = leave_one_out_shifts(plain, [c.speaker for c in clips], reference)
+    return plain, predict_clips(model, clips, store, hop, progress=progress, shifts=shifts), shifts
 
 def plot_confusion(scores: dict[str, Scores], path: str | Path, title: str = "") -> Path:
     """One confusion-matrix panel (row-normalised, counts annotated) per scored output."""

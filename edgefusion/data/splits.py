@@ -70,6 +70,12 @@ def _speaker_order(clip: Clip) -> tuple[str, int, str]:
     return clip.corpus, len(clip.actor), clip.actor
 
 
+def ordered_speakers(clips: Iterable[Clip]) -> list[str]:
+    """The clips' namespaced speakers (``"emodb:03"``), once each: by corpus, then as numbered."""
+    first = {c.speaker: c for c in clips}
+    return [c.speaker for c in sorted(first.values(), key=_speaker_order)]
+
+
 def speaker_names(clips: Iterable[Clip]) -> list[str]:
     """The clips' speakers, sorted: plain actor ids when they all come from one corpus, else
     namespaced (``"emodb:03"``), so a single corpus reads as it always has."""
