@@ -13,7 +13,7 @@ Written against TensorRT's Python API so one code path serves 8.6 (JetPack 5 era
   11.x migration guide, docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/). So on 11
   an FP16 engine needs the float16 ONNX and an INT8 engine the Q/DQ ONNX. Below 11, a float32
   ONNX built as fp16 uses the weak-typing FP16 flag with the front end and the fusion
-  pinned to float32 (DESIGN.md: Log/Pow overflow in FP16), enforced by
+  pinned to float32 (docs/architecture.md: Log/Pow overflow in FP16), enforced by
   OBEY_PRECISION_CONSTRAINTS. Strong typing and precision flags are not combined (onnxruntime's
   TensorRT EP sets kSTRONGLY_TYPED only when neither FP16 nor INT8 is on).
 - Legacy INT8 (below 11 only): an ``IInt8EntropyCalibrator2`` whose ``read_calibration_cache``

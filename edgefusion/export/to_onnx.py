@@ -1,7 +1,7 @@
 """Checkpoint -> ONNX: trace, simplify, check, infer shapes, stamp metadata.
 
-The graph takes DESIGN.md's raw inputs (PCM, uint8 BGR crops, presence flags) and computes
-its own log-mel with Conv/MatMul/Log: no STFT or DFT op. The legacy TorchScript exporter is
+The graph takes the contract's raw inputs (docs/architecture.md: PCM, uint8 BGR crops,
+presence flags) and computes its own log-mel with Conv/MatMul/Log: no STFT or DFT op. The legacy TorchScript exporter is
 used (``dynamo=False``): it needs no onnxscript and gives the same small op set.
 """
 

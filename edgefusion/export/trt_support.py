@@ -46,7 +46,7 @@ DOCUMENTED = ("8.6", "10.3", "10.15")  # columns with a table of their own; "11"
 ASSUMED_NOTE = f"{NEWEST_10} list assumed: no TensorRT 11 operator list found"
 NOT_LISTED = "not in the onnx-tensorrt operator list"
 DEFAULT_DOMAINS = ("", "ai.onnx")
-FORBIDDEN = ("STFT", "DFT")  # the front end must be convolutions and MatMuls over DFT bases (DESIGN.md)
+FORBIDDEN = ("STFT", "DFT")  # the front end must be convolutions and MatMuls over DFT bases (docs/architecture.md)
 # TensorRT's ONNX parser inlines model-local functions from 9.0 EA on (Changelog)
 LOCAL_FUNCTIONS_FROM = 9
 

@@ -2,8 +2,8 @@
 
 A runner is made cheaply, then activated by ``with`` (sessions, engines and buffers are
 created on entry and freed on exit), after Polygraphy's runners. ``infer`` takes and gives
-numpy arrays named by DESIGN.md's contract, for any batch size: a runner whose artifact has
-a fixed batch runs a larger batch in chunks.
+numpy arrays named by the contract (docs/architecture.md), for any batch size: a runner whose
+artifact has a fixed batch runs a larger batch in chunks.
 """
 
 from __future__ import annotations
