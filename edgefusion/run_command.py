@@ -82,7 +82,8 @@ def stream(
             audio.start()
         if video is not None:
             video.start()
-            faces = FaceThread(video, FaceStage(frames=cfg.frames, size=cfg.frame_size), clock)
+            stage = FaceStage(frames=cfg.frames, size=cfg.frame_size, window_seconds=cfg.window_seconds)
+            faces = FaceThread(video, stage, clock)
             faces.start()
         return Pipeline(runner, audio, faces, clock, settings, list(sinks), centre).run()
     finally:

@@ -11,6 +11,7 @@ import pytest
 import skimage.data
 
 from edgefusion.data.faces import Box, FaceDetector, crop_face
+from edgefusion.data.video import pick_frames
 from edgefusion.runtime.clock import Clock, ManualClock
 from edgefusion.runtime.face_stage import FaceStage, FaceThread, iou
 from edgefusion.runtime.sources import Frame, open_video
@@ -74,9 +75,14 @@ def moving_face_video(tmp_path_factory: pytest.TempPathFactory, astronaut: np.nd
 
 
 def replay(path: Path, stage: FaceStage) -> list[tuple[Frame, Box | None, bool, np.ndarray | None]]:
-    """Every frame of ``path`` through ``stage`` with a ManualClock: (frame, box, detected, crops)."""
+    """Every frame of ``path`` through ``stage`` with a ManualClock: (frame, box, detected, crops).
+
+    Each frame's crops must be those the windowing rule (``pick_frames``, as training and eval
+    choose them) picks from the crops of the frames tracked since the face was last lost."""
     clock = ManualClock()
     out = []
+    times: list[float] = []
+    history: list[np.ndarray] = []
     with open_video(f"file://{path}", clock) as video:
         i = 0
         while True:
@@ -90,6 +96,14 @@ def replay(path: Path, stage: FaceStage) -> list[tuple[Frame, Box | None, bool, 
             crops, crop_box, age = stage.crops(clock.now(), max_age=0.5)
             assert crop_box == box
             assert crops is None or age == pytest.approx(0.0)
+            if box is None:
+                times, history = [], []
+            else:
+                times.append(frame.t)
+                history.append(crop_face(frame.image, box, stage.size))
+                want = pick_frames(np.array(times), np.stack(history), frame.t - stage.window_seconds, frame.t, 4)
+                assert crops is not None and want is not None
+                np.testing.assert_array_equal(crops, want)
             out.append((frame, box, stage.detections > detections, crops))
             i += 1
     return out
@@ -110,12 +124,14 @@ def test_the_face_is_tracked_across_a_moving_video(moving_face_video: Path) -> N
     found = [i for i in face_frames if results[i][2]]
     assert len(found) >= MIN_FOUND * len(face_frames), f"face found in {len(found)} of {len(face_frames)} frames"
     for i in found:
-        frame, box, _, crops = results[i]
+        _, box, _, crops = results[i]
         cx, cy = box.center
         tx, ty = true_center(i)
         assert math.hypot(cx - tx, cy - ty) <= CENTER_TOLERANCE, (i, box, (tx, ty))
         assert crops is not None and crops.shape == (4, 112, 112, 3) and crops.dtype == np.uint8
-        np.testing.assert_array_equal(crops[-1], crop_face(frame.image, box, 112))  # the newest crop is this frame's
+        # spread across the 2 s window (as training sees them), not the last four frames
+        if 15 <= i < GONE.start:  # a second of track: the first crop is a second older than the last
+            assert not np.array_equal(crops[0], crops[-1])
     # the box moves right with the photo (about 5.5 px a frame)
     xs = [results[i][1].center[0] for i in found if i < GONE.start]
     assert xs[-1] - xs[0] > 0.7 * (photo_left(GONE.start - 1) - photo_left(0))
@@ -131,7 +147,8 @@ def test_the_tracker_holds_a_lost_face_then_lets_go(moving_face_video: Path) -> 
         assert not detected
         if j < HOLD:  # held: the last box, cropped from the current (empty) frame
             assert box == last_box and crops is not None
-            assert crops[-1].std() < 3  # a crop of the plain backdrop
+            if j == HOLD - 1:  # the last target (0.25 s back) is the first frame without the face
+                assert crops[-1].std() < 3  # a crop of the plain backdrop
         else:  # lost: no face, no crops
             assert box is None and crops is None, i
     # back: a new track whose ring starts afresh (the first crop repeated, no stale face)
@@ -194,11 +211,11 @@ def test_face_thread_with_a_manual_clock_sees_every_frame(moving_face_video: Pat
         crops, box, age, frame = faces.snapshot(clock.now())
         assert faces.frames_processed == 6  # frames 1-5 too, none skipped
         assert frame.index == 5 and age == pytest.approx(0.0) and box is not None
-        # the crop ring holds frames 2-5, four different crops (not the newest repeated)
+        # crops across the 2 s window ending at 0.33 s: the targets at -1.42, -0.92 and -0.42 s
+        # take frame 0 (the nearest), the one at 0.08 s frame 1 (0.07 s)
         assert crops.shape == (4, 112, 112, 3)
-        np.testing.assert_array_equal(crops[-1], crop_face(frame.image, box, 112))
-        for k in range(3):
-            assert not np.array_equal(crops[k], crops[k + 1])
+        assert all(np.array_equal(crops[k], crops[0]) for k in range(3))
+        assert not np.array_equal(crops[3], crops[0])
         faces.stop()
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edgefusion.labels import CLASSES
 from tests.conftest import EDGEFUSION, RAVDESS, cli, needs_ravdess, one_line_error, tone, write_wav
 
 CLIP = RAVDESS / "Actor_13" / "03-01-05-01-01-01-13.wav"  # angry
@@ -163,3 +164,56 @@ def model_ravdess(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli("train", RAVDESS, "--actors", "1-4", "--val-fraction", "0", "--epochs", "3", "--out", ckpt, cache=work)
     cli("export", ckpt, "-o", work / "m.onnx", "--data", RAVDESS, cache=work)
     return work / "m.onnx"
+
+
+def test_eval_and_a_replay_feed_the_model_the_same_windows(model: Path, tmp_path: Path) -> None:
+    """One windowing rule for training, eval and live runs: the window eval scores at [s, s + 2)
+    and the one `run --fast` decides on at s + 2 hold the same audio and the same face crops
+    (picked by timestamp across the window), so the model gives the same probabilities."""
+    from edgefusion.artifact.metadata import read_metadata
+    from edgefusion.data.corpus import scan_corpus
+    from edgefusion.data.store import ClipStore
+    from edgefusion.data.video import SAMPLE_FPS
+    from edgefusion.data.windows import cut_window, scoring_starts
+    from edgefusion.evaluate import collate
+    from edgefusion.metrics import softmax
+    from edgefusion.runtime.clock import ManualClock
+    from edgefusion.runtime.face_stage import FaceStage, FaceThread
+    from edgefusion.runtime.runner import open_runner
+    from edgefusion.runtime.sources import open_audio, open_video
+
+    corpus = tmp_path / "corpus"
+    wav = write_wav(corpus / "AudioWAV" / "1001_DFA_ANG_XX.wav", tone(3.0, 180))
+    (corpus / "VideoFlash").mkdir()
+    # at the rate eval samples faces, so both see every frame; one face, so largest = tracked
+    mp4 = face_video(corpus / "VideoFlash" / "1001_DFA_ANG_XX.mp4", 3.0, fps=round(SAMPLE_FPS))
+    cfg = read_metadata(model).config
+    (clip,) = scan_corpus(corpus)
+    store = ClipStore(cfg, tmp_path / "cache")
+    audio, track = store.audio(clip), store.faces(clip)
+    starts = scoring_starts(3.0, cfg.window_seconds, 0.5)
+    assert starts == [0.0, 0.5, 1.0]
+    windows = [cut_window(audio, track, s, cfg) for s in starts]
+
+    clock = ManualClock()
+    with open_audio(f"file://{wav}", clock, cfg.sample_rate) as voice, open_video(f"file://{mp4}", clock) as video:
+        faces = FaceThread(video, FaceStage(window_seconds=cfg.window_seconds), clock)
+        for s, window in zip(starts, windows, strict=True):
+            clock.advance_to(s + cfg.window_seconds)
+            assert window.audio is not None and window.video is not None
+            np.testing.assert_array_equal(voice.snapshot(cfg.window_samples).samples, window.audio)
+            crops, _, _, _ = faces.snapshot(clock.now())
+            assert crops is not None
+            np.testing.assert_array_equal(crops, window.video)
+            assert len({c.tobytes() for c in crops}) == 4  # four moments of the face, not one
+
+    out = tmp_path / "events.jsonl"
+    cli("run", model, "--audio", f"file://{wav}", "--video", f"file://{mp4}", "--fast", "--jsonl", out)
+    at = {round(e["t"], 2): e for e in events(out)}
+    with open_runner(model) as runner:
+        for s, window in zip(starts, windows, strict=True):
+            want = softmax(runner.infer(collate([window], cfg, force_video=True).feed())["logits"][0])
+            event = at[round(s + cfg.window_seconds, 2)]
+            assert event["present"] == {"audio": True, "video": True}
+            got = np.array([event["raw"]["fused"][c] for c in CLASSES])
+            np.testing.assert_allclose(got, want, atol=1e-5)  # the event's figures are rounded to 1e-5

@@ -115,19 +115,32 @@ def read_face_crops(
 
 
 def select_frames(track: FaceTrack, start: float, stop: float, count: int) -> np.ndarray | None:
-    """``count`` crops standing for the span [start, stop), uint8 [count, size, size, 3].
+    """``count`` crops of ``track`` standing for the span [start, stop) (``pick_frames``)."""
+    return pick_frames(track.times, track.crops, start, stop, count)
 
-    The targets are the centres of ``count`` equal parts of the span; each gets the crop nearest
-    in time among those "near" the span, i.e. with times in
-    [start - NEAR_SECONDS, stop + NEAR_SECONDS]. A crop repeats when fewer crops than targets
-    exist. Returns None when no crop is near the span (or the track is empty).
+
+def pick_frames(times: np.ndarray, crops: np.ndarray, start: float, stop: float, count: int) -> np.ndarray | None:
+    """The windowing rule for faces, shared by training, ``eval`` and live runs: ``count`` crops
+    standing for the span [start, stop), uint8 [count, size, size, 3].
+
+    ``times`` [N] (seconds, ascending) of ``crops`` [N, size, size, 3]. The targets are the
+    centres of ``count`` equal parts of the span; each gets the crop nearest in time among those
+    "near" the span, i.e. with times in [start - NEAR_SECONDS, stop + NEAR_SECONDS] (ties: the
+    earlier). A crop repeats when fewer crops than targets exist. Returns None when no crop is
+    near the span (or there is none). A live run has no crop after ``stop`` (its present), a
+    file does: a target near the end of a window may get a later crop offline than live.
     """
+    chosen = pick_indices(times, start, stop, count)
+    return None if chosen is None else np.asarray(crops[chosen], dtype=np.uint8)
+
+
+def pick_indices(times: np.ndarray, start: float, stop: float, count: int) -> np.ndarray | None:
+    """``pick_frames``'s choice as indices into ``times`` [count], or None when no time is near."""
     if count <= 0:
-        raise ValueError(f"select_frames: count must be positive, got {count}")
-    times = np.asarray(track.times, dtype=np.float64)
+        raise ValueError(f"pick_frames: count must be positive, got {count}")
+    times = np.asarray(times, dtype=np.float64)
     near = np.flatnonzero((times >= start - NEAR_SECONDS) & (times <= stop + NEAR_SECONDS))
     if near.size == 0:
         return None
     targets = start + (np.arange(count) + 0.5) * (stop - start) / count  # [count]
-    pick = np.abs(times[near][None, :] - targets[:, None]).argmin(axis=1)  # [count], ties: earlier
-    return np.asarray(track.crops[near[pick]], dtype=np.uint8)
+    return near[np.abs(times[near][None, :] - targets[:, None]).argmin(axis=1)]  # ties: the earlier

@@ -1,8 +1,12 @@
-"""Live face tracking: from camera frames to the model's video input (the last T face crops).
+"""Live face tracking: from camera frames to the model's video input (T face crops across the window).
 
 ``FaceStage`` runs the Haar ``FaceDetector`` on each frame (downscaled to ``detect_width``
 inside the detector, boxes mapped back to full resolution), follows one face with a minimal
-tracker, and keeps the last ``frames`` square crops in a preallocated ring. ``FaceThread``
+tracker, and keeps the square crops of the last ``window_seconds`` (and ``NEAR_SECONDS`` more)
+in a preallocated ring. The model's T crops are chosen from them by timestamp across the window
+that ends now, by the rule training and ``eval`` use (``data.video.pick_frames``): the crops
+nearest the centres of T equal parts of the window, so the network sees the same spread of a
+face live as it learned from. ``FaceThread``
 feeds it from a ``VideoSource`` on its own thread (each new frame once) and hands the pipeline
 and the overlay sink a consistent snapshot.
 
@@ -22,13 +26,15 @@ from collections import deque
 
 import numpy as np
 
-from edgefusion.config import FRAME_SIZE, FRAMES
+from edgefusion.config import FRAME_SIZE, FRAMES, WINDOW_SECONDS
 from edgefusion.data.faces import CROP_MARGIN, DETECT_WIDTH, Box, FaceDetector, crop_face
+from edgefusion.data.video import NEAR_SECONDS, pick_indices
 from edgefusion.runtime.clock import Clock
 from edgefusion.runtime.sources import FileVideoSource, Frame, VideoSource
 
 HOLD_FRAMES = 5  # frames a lost face's last box is kept
 MAX_CROP_AGE = 0.5  # seconds: crops older than this count as no face
+MAX_CAMERA_FPS = 60.0  # the ring holds a window (and NEAR_SECONDS) of crops at up to this rate
 POLL_SECONDS = 0.005  # FaceThread's pause when no new frame has arrived
 TIMING_WINDOW = 512  # detection times kept for the median
 
@@ -43,9 +49,10 @@ def iou(a: Box, b: Box) -> float:
 
 
 class FaceStage:
-    """Detect, track and crop one face per frame; keep the last ``frames`` crops.
+    """Detect, track and crop one face per frame; keep a window's crops and choose ``frames`` of them.
 
-    ``frames`` crops of ``size`` x ``size`` pixels, the square side ``max(w, h) * (1 + margin)``;
+    ``frames`` crops of ``size`` x ``size`` pixels, the square side ``max(w, h) * (1 + margin)``,
+    chosen across the last ``window_seconds`` (the model's window);
     ``detect_width``: the longest side the detector shrinks frames to (ignored when a
     ``detector`` is given); ``hold_frames``: frames without a detection before the face is lost.
     Not thread-safe: one caller at a time (``FaceThread`` serialises access).
@@ -59,10 +66,13 @@ class FaceStage:
         hold_frames: int = HOLD_FRAMES,
         margin: float = CROP_MARGIN,
         detector: FaceDetector | None = None,
+        window_seconds: float = WINDOW_SECONDS,
     ) -> None:
         if frames < 1:
             raise ValueError(f"FaceStage: frames must be >= 1, got {frames}")
         self.frames = frames
+        self.window_seconds = window_seconds
+        self.capacity = max(frames, math.ceil((window_seconds + NEAR_SECONDS) * MAX_CAMERA_FPS))
         self.size = size
         self.hold_frames = hold_frames
         self.margin = margin
@@ -70,9 +80,9 @@ class FaceStage:
         self.box: Box | None = None  # the tracked face, full-frame pixels
         self.missed = 0  # frames in a row without a detection
         self.detections = 0  # frames in which a face was detected
-        self._crops = np.zeros((frames, size, size, 3), dtype=np.uint8)  # ring [frames, size, size, 3]
-        self._times = np.full(frames, math.nan)  # [frames] clock time of each crop's frame
-        self._count = 0  # crops in the ring (<= frames)
+        self._crops = np.zeros((self.capacity, size, size, 3), dtype=np.uint8)  # ring [capacity, size, size, 3]
+        self._times = np.full(self.capacity, math.nan)  # [capacity] clock time of each crop's frame
+        self._count = 0  # crops in the ring (<= capacity)
         self._head = 0  # slot of the next crop
 
     def _choose(self, boxes: list[Box]) -> Box:
@@ -109,23 +119,26 @@ class FaceStage:
             return None
         self._crops[self._head] = crop_face(frame.image, self.box, self.size, self.margin)
         self._times[self._head] = frame.t
-        self._head = (self._head + 1) % self.frames
-        self._count = min(self._count + 1, self.frames)
+        self._head = (self._head + 1) % self.capacity
+        self._count = min(self._count + 1, self.capacity)
         return self.box
 
     def crops(self, now: float, max_age: float = MAX_CROP_AGE) -> tuple[np.ndarray | None, Box | None, float]:
-        """The last T crops, oldest first: uint8 [T, size, size, 3] (the oldest repeated while fewer
-        than T exist), or None when no face is tracked or the newest crop is older than
-        ``max_age``; with the tracked box and the newest crop's age in seconds (inf: none)."""
+        """T crops across the window ending at ``now``, in time order: uint8 [T, size, size, 3]
+        (``pick_frames``'s rule; a crop repeats while fewer than T stand for the window), or None
+        when no face is tracked or the newest crop is older than ``max_age``; with the tracked box
+        and the newest crop's age in seconds (inf: none)."""
         if self._count == 0:
             return None, self.box, math.inf
-        newest = (self._head - 1) % self.frames
+        newest = (self._head - 1) % self.capacity
         age = now - float(self._times[newest])
         if self.box is None or age > max_age:
             return None, self.box, age
-        oldest = (self._head - self._count) % self.frames
-        order = [(oldest + max(0, i - (self.frames - self._count))) % self.frames for i in range(self.frames)]
-        return self._crops[order], self.box, age  # fancy indexing: a copy
+        order = (self._head - self._count + np.arange(self._count)) % self.capacity  # oldest first
+        chosen = pick_indices(self._times[order], now - self.window_seconds, now, self.frames)
+        if chosen is None:
+            return None, self.box, age
+        return self._crops[order[chosen]], self.box, age  # fancy indexing: a copy
 
 
 class FaceThread:
