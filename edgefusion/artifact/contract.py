@@ -40,7 +40,7 @@ def contract(cfg: ModelConfig, batch: int | str = "B") -> list[dict[str, Any]]:
             "io": "in",
             "dtype": "uint8",
             "shape": [batch, t, s, s, 3],
-            "meaning": f"the last {t} face crops, BGR",
+            "meaning": f"{t} face crops spread across the window, BGR",
         },
         {
             "name": "present",
