@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script s
 import speaker_folds
 
 from edgefusion.adaptation import reference_of
-from edgefusion.commands import clips_of, load_corpora
 from edgefusion.config import SCORING_HOP
+from edgefusion.data.corpora import clips_of, load_corpora
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError, require_writable
 from edgefusion.evaluate import predict_adapted

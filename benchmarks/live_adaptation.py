@@ -25,7 +25,7 @@ import soundfile as sf
 from rich.console import Console
 from rich.table import Table
 
-from edgefusion.commands import load_clips
+from edgefusion.data.corpora import load_clips
 from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.errors import EdgefusionError

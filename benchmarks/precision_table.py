@@ -23,7 +23,7 @@ from rich.progress import Progress
 
 from edgefusion.artifact.metadata import read_metadata
 from edgefusion.bench.latency import time_runners
-from edgefusion.commands import load_clips
+from edgefusion.data.corpora import load_clips
 from edgefusion.data.store import ClipStore
 from edgefusion.evaluate import predict_clips
 from edgefusion.export.parity import clip_feed

@@ -43,8 +43,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from edgefusion.commands import load_clips
 from edgefusion.config import TrainConfig
+from edgefusion.data.corpora import load_clips
 from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import cut_window, scoring_starts

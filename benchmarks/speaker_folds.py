@@ -44,7 +44,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script yardstick.py
 from yardstick import at_least_one, parse_seeds
 
-from edgefusion.commands import Corpus, clips_of, load_corpora
+from edgefusion.data.corpora import Corpus, clips_of, load_corpora
 from edgefusion.data.splits import ordered_speakers, parse_actors
 from edgefusion.errors import EdgefusionError, require_writable
 

@@ -298,7 +298,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def split(datas: Sequence[Path], test_spec: str, train_spec: str | None) -> tuple[list[Clip], list[Clip]]:
     """(train, test) clips with audio; one-line errors for specs that name no clip or overlap."""
-    from edgefusion.commands import load_clips
+    from edgefusion.data.corpora import load_clips
 
     test = load_clips(datas, test_spec, False, "--test")
     if train_spec is None:

@@ -147,25 +147,14 @@ def train(
     ] = None,
 ) -> None:
     """Train on one or more corpora with a speaker-disjoint validation split; keeps the best validation macro-F1."""
-    from edgefusion.commands import run_train
+    from edgefusion.commands import train as verb
 
-    run_train(
-        data,
-        out_path,
-        epochs,
-        seed,
-        actors,
-        val_actors,
-        val_fraction,
-        batch_size,
-        lr,
-        calm_as_neutral,
-        cache_dir,
-        err,
-        out,
-        teachers=teacher or [],
-        window_seconds=window_seconds,
-    )
+    settings = verb.TrainSettings(
+        datas=data, out_path=out_path, epochs=epochs, seed=seed, actors=actors, val_actors=val_actors,
+        val_fraction=val_fraction, batch_size=batch_size, lr=lr, calm_as_neutral=calm_as_neutral,
+        cache_dir=cache_dir, teachers=tuple(teacher or ()), window_seconds=window_seconds,
+    )  # fmt: skip
+    verb.run(settings, err, out)
 
 
 @app.command(name="eval")
@@ -193,9 +182,13 @@ def eval_(
 
     With several corpora, also accuracy and macro-F1 per corpus.
     """
-    from edgefusion.commands import run_eval
+    from edgefusion.commands import eval as verb
 
-    run_eval(model, data, actors, json_path, plot, hop, calm_as_neutral, cache_dir, err, out, adapt)
+    settings = verb.EvalSettings(
+        model_path=model, datas=data, actors=actors, json_path=json_path, plot=plot, hop=hop,
+        calm_as_neutral=calm_as_neutral, cache_dir=cache_dir, adapt=adapt,
+    )  # fmt: skip
+    verb.run(settings, err, out)
 
 
 @app.command()
@@ -205,9 +198,9 @@ def info(
     ],
 ) -> None:
     """Describe a checkpoint (parameters, size, MACs, config) or an ONNX (ops, metadata), and the input contract."""
-    from edgefusion.commands import run_info
+    from edgefusion.commands import info as verb
 
-    run_info(model, out)
+    verb.run(verb.InfoSettings(model_path=model), out)
 
 
 OnnxArg = Annotated[Path, typer.Argument(metavar="ONNX", help="An ONNX file written by `edgefusion export`.")]
@@ -246,9 +239,13 @@ def export(
     The file carries its config, class names, input contract and precision in its metadata, so
     later commands need no other flag to know the model.
     """
-    from edgefusion.artifact_commands import run_export
+    from edgefusion.commands import export as verb
 
-    run_export(model, out_path, dynamic_batch, precision, opset, check_trt, trt_version, data, cache_dir, err, out)
+    settings = verb.ExportSettings(
+        checkpoint=model, out_path=out_path, dynamic_batch=dynamic_batch, precision=precision, opset=opset,
+        check_trt=check_trt, trt_version=trt_version, data=data, cache_dir=cache_dir,
+    )  # fmt: skip
+    verb.run(settings, err, out)
 
 
 @app.command()
@@ -295,29 +292,15 @@ def calibrate(
     when it loses more than --max-drop points the command exits 1 and leaves the file as
     OUT.rejected, where no deploy script picks it up.
     """
-    from edgefusion.artifact_commands import run_calibrate
+    from edgefusion.commands import calibrate as verb
 
-    run_calibrate(
-        model,
-        data,
-        out_path,
-        samples,
-        method,
-        target,
-        calib_cache,
-        trt_version,
-        max_drop,
-        actors,
-        eval_data,
-        eval_actors,
-        seed,
-        threads,
-        hop,
-        calm_as_neutral,
-        cache_dir,
-        err,
-        out,
-    )
+    settings = verb.CalibrateSettings(
+        onnx_path=model, data=data, out_path=out_path, samples=samples, method=method, target=target,
+        calib_cache=calib_cache, trt_version=trt_version, max_drop=max_drop, actors=actors, eval_data=eval_data,
+        eval_actors=eval_actors, seed=seed, threads=threads, hop=hop, calm_as_neutral=calm_as_neutral,
+        cache_dir=cache_dir,
+    )  # fmt: skip
+    verb.run(settings, err, out)
 
 
 @app.command()
@@ -343,11 +326,13 @@ def build(
     dla_core: Annotated[int | None, typer.Option(help="Jetson: build for this DLA core, GPU fallback on.")] = None,
 ) -> None:
     """Compile an ONNX to a TensorRT engine for this GPU (needs TensorRT: an NVIDIA GPU or a Jetson)."""
-    from edgefusion.artifact_commands import run_build
+    from edgefusion.commands import build as verb
 
-    run_build(
-        model, out_path, precision, workspace, timing_cache, version_compatible, batch, calib_cache, dla_core, err, out
-    )
+    settings = verb.BuildSettings(
+        onnx_path=model, out_path=out_path, precision=precision, workspace=workspace, timing_cache=timing_cache,
+        version_compatible=version_compatible, batch=batch, calib_cache=calib_cache, dla_core=dla_core,
+    )  # fmt: skip
+    verb.run(settings, err, out)
 
 
 @app.command()
@@ -399,12 +384,14 @@ def run(
     ] = False,
 ) -> None:
     """Run the model live on a microphone and a camera (or replayed files): emotion and per-stage latency."""
-    from edgefusion.run_command import run_stream
+    from edgefusion.commands import run as verb
 
-    run_stream(
-        model, audio, video, backend, threads, hop, smooth, duration, fast, jsonl, save_video, overlay, cuda_graph,
-        live_view, err, out, adapt,
+    settings = verb.RunSettings(
+        model=model, audio_uri=audio, video_uri=video, backend=backend, threads=threads, hop=hop, smooth=smooth,
+        duration=duration, fast=fast, jsonl=jsonl, save_video=save_video, overlay=overlay, cuda_graph=cuda_graph,
+        live_view=live_view, adapt=adapt,
     )  # fmt: skip
+    verb.run(settings, err, out)
 
 
 @app.command()
@@ -477,16 +464,17 @@ def bench(
     Artifacts are timed round-robin on the same real inputs after a warm-up, every call counted.
     Compare figures within one run: medians and ratios travel between machines, absolute times do not.
     """
-    from edgefusion.bench.command import DEFAULT_RUNS, BenchSettings, run_bench
+    from edgefusion.commands import bench as verb
 
-    settings = BenchSettings(
-        warmup=warmup, runs=DEFAULT_RUNS if runs is None and seconds is None else runs, seconds=seconds,
-        batch=batch, threads=threads, backend=backend,
+    settings = verb.BenchSettings(
+        artifacts=tuple(artifacts), json_path=json_path, markdown_path=markdown_path, plot_path=plot,
+        compare_path=compare, warmup=warmup, runs=verb.DEFAULT_RUNS if runs is None and seconds is None else runs,
+        seconds=seconds, batch=batch, threads=threads, backend=backend,
         cuda_graph=cuda_graph, memory=memory, data=data, actors=actors, calm_as_neutral=calm_as_neutral,
         cache_dir=cache_dir, recommend=recommend_, max_drop=max_drop, budget_ms=budget_ms, stream=stream,
         audio=audio, video=video, stream_seconds=stream_seconds,
     )  # fmt: skip
-    run_bench(artifacts, settings, json_path, markdown_path, plot, compare, err, out)
+    verb.run(settings, err, out)
 
 
 @app.command()
@@ -494,9 +482,9 @@ def doctor(
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report to this JSON file.")] = None,
 ) -> None:
     """What this machine offers edgefusion: Python, torch, GPU, TensorRT, ONNX Runtime, OpenCV, audio, cameras."""
-    from edgefusion.doctor import run_doctor
+    from edgefusion.commands import doctor as verb
 
-    failed = run_doctor(out, json_path)
+    failed = verb.run(verb.DoctorSettings(json_path=json_path), out)
     if failed:
         raise typer.Exit(1)
 
@@ -521,9 +509,10 @@ def make_corpus(
     speech and says nothing about accuracy on real people. Run again into the same folder, it
     deletes the earlier corpus's clips first (a SYNTHETIC.txt marks the folder as its own).
     """
-    from edgefusion.commands import run_make_corpus
+    from edgefusion.commands import make_corpus as verb
 
-    run_make_corpus(folder, actors, sentences, seed, video, err)
+    settings = verb.MakeCorpusSettings(folder=folder, actors=actors, sentences=sentences, seed=seed, video=video)
+    verb.run(settings, err)
 
 
 def _usage_error_type() -> type[Exception]:

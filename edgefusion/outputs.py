@@ -104,3 +104,8 @@ def claim(path: Path) -> Iterator[Path]:
         yield path
     finally:
         lock.unlink(missing_ok=True)
+
+
+def pending_path(out: Path) -> Path:
+    """Where an artifact is written before it has passed its checks (never picked up as ``*.onnx``)."""
+    return out.with_name(f".{out.name}.pending")

@@ -11,14 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edgefusion.artifact.contract import OUTPUTS, contract
+from edgefusion.artifact.contract import OUTPUTS, contract, synthetic_feed
 from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.bench.latency import Latency, time_runners
 from edgefusion.bench.recommend import Candidate, recommend
 from edgefusion.bench.report import compare_reports, load_report, markdown
 from edgefusion.config import ModelConfig
 from edgefusion.errors import EdgefusionError
-from edgefusion.export.parity import synthetic_feed
 from edgefusion.labels import CLASSES
 from edgefusion.runtime.runner import Runner
 from tests.conftest import cli, one_line_error
@@ -291,7 +290,7 @@ def test_bench_bad_input_is_one_line(artifacts: dict, av_corpus: Path, tmp_path:
 
 @pytest.mark.skipif(not RAVDESS_CLIP.is_file(), reason="needs ../shared/data/ravdess-speech")
 def test_timing_feed_from_a_real_clip(artifacts: dict) -> None:
-    from edgefusion.bench.command import BenchSettings, timing_feed
+    from edgefusion.commands.bench import BenchSettings, timing_feed
     from edgefusion.data.audio import load_audio
     from edgefusion.runtime.runner import open_runner
 

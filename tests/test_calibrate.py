@@ -16,9 +16,9 @@ from onnx import numpy_helper
 from edgefusion.artifact.calibration_cache import read_calibration_cache
 from edgefusion.artifact.graph import fusion_nodes, keep_fp32_nodes
 from edgefusion.artifact.metadata import read_metadata
-from edgefusion.artifact_commands import settle
 from edgefusion.calibration.data import WindowFeeds, draw_clips
 from edgefusion.calibration.gate import gate
+from edgefusion.commands.calibrate import settle
 from edgefusion.config import ModelConfig
 from edgefusion.data.corpus import scan_corpus
 from edgefusion.data.store import ClipStore

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgefusion.commands import load_clips
+from edgefusion.data.corpora import load_clips
 from edgefusion.data.corpus import Clip
 from tests.conftest import load_benchmark, tone, write_wav
 

@@ -97,7 +97,7 @@ def _gpu_free_bytes() -> int | None:
 
 def measure_here(path: Path, backend: str | None, options: dict[str, Any], batch: int) -> Memory:
     """Open, activate and run the artifact in this process; its memory figures."""
-    from edgefusion.export.parity import synthetic_feed
+    from edgefusion.artifact.contract import synthetic_feed
     from edgefusion.runtime.runner import open_runner
 
     base = _rss_mb()

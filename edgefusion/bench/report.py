@@ -1,6 +1,6 @@
 """A bench report as a terminal table, a markdown table, summary lines, and against an earlier report.
 
-Every function reads the JSON-ready dict ``edgefusion.bench.command.build_report`` makes, so a
+Every function reads the JSON-ready dict ``edgefusion.commands.bench.build_report`` makes, so a
 report loaded from ``--json`` renders and compares exactly like a fresh one.
 """
 

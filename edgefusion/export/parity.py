@@ -51,18 +51,6 @@ def clip_feed(clips: Sequence[Clip], store: ClipStore, cfg: ModelConfig, windows
     return collate(cut, cfg, force_video=True).feed()
 
 
-def synthetic_feed(cfg: ModelConfig, windows: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    """Speech-like stand-in when no corpus is at hand: harmonic tones in noise, random crops."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(cfg.window_samples) / cfg.sample_rate
-    f0 = rng.uniform(90, 250, (windows, 1))
-    audio = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6)) * 0.1
-    audio = audio + 0.01 * rng.standard_normal(audio.shape)
-    video = rng.integers(0, 256, (windows, cfg.frames, cfg.frame_size, cfg.frame_size, 3), dtype=np.uint8)
-    present = np.ones((windows, 2), dtype=np.float32)
-    return {"audio": audio.astype(np.float32), "video": video, "present": present}
-
-
 def compare(artifact: Runner, reference: Runner, feed: dict[str, np.ndarray], source: str) -> Parity:
     """Both runners must be active. Every window is run with each presence pattern (both, audio, video)."""
     patterns = (np.array([1.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]))

@@ -1,7 +1,8 @@
-"""What ``edgefusion bench`` does: size, latency, memory, accuracy and a live run of each artifact, side by side.
+"""``edgefusion bench``: size, latency, memory, accuracy and a live run of each artifact, side by side.
 
 The report is one JSON-ready dict (``build_report``), which the terminal table, the markdown
-table, the plot and ``--compare`` all read; ``run_bench`` is the command around it.
+table, the plot and ``--compare`` all read; ``run`` is the command around it. The measuring
+itself lives in ``edgefusion.bench`` (latency, memory, recommend, report, plot, machine).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgefusion.atomic import write_text_atomic
-from edgefusion.config import SCORING_HOP
+from edgefusion.config import LIVE_HOP, SCORING_HOP
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
@@ -29,6 +30,13 @@ OVERLOADED = 1.0  # load average per usable core above which a warning says the 
 
 @dataclass
 class BenchSettings:
+    """What ``edgefusion bench`` is asked to measure, how, and where its reports go."""
+
+    artifacts: tuple[Path, ...] = ()
+    json_path: Path | None = None
+    markdown_path: Path | None = None
+    plot_path: Path | None = None
+    compare_path: Path | None = None
     warmup: int = 20
     runs: int | None = DEFAULT_RUNS
     seconds: float | None = None
@@ -49,10 +57,12 @@ class BenchSettings:
     audio: str | None = None
     video: str | None = None
     stream_seconds: float | None = None
-    hop: float = 0.25
+    hop: float = LIVE_HOP
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+        """The measuring settings as the report records them (not the artifacts and outputs)."""
+        skip = {"artifacts", "json_path", "markdown_path", "plot_path", "compare_path"}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items() if k not in skip}
 
 
 @dataclass
@@ -141,7 +151,7 @@ def _describe(runner: Runner) -> str:
 
 def timing_feed(runner: Runner, s: BenchSettings, clips: Sequence[Any] | None) -> tuple[dict[str, np.ndarray], str]:
     """Real inputs for timing: windows of --data clips, else of the --audio file, else speech-like tones."""
-    from edgefusion.export.parity import synthetic_feed
+    from edgefusion.artifact.contract import synthetic_feed
 
     cfg = runner.meta.config
     if clips:
@@ -228,9 +238,9 @@ def measure_memory(entries: Sequence[Entry], s: BenchSettings, console: Console)
 
 def stream_all(entries: Sequence[Entry], s: BenchSettings, console: Console) -> None:
     """Each artifact through the whole live pipeline on the replayed clip, in real time."""
-    from edgefusion.run_command import LatencyRecorder, stream
     from edgefusion.runtime.clock import Clock
     from edgefusion.runtime.pipeline import StreamSettings
+    from edgefusion.runtime.session import LatencyRecorder, stream
     from edgefusion.runtime.sources import open_audio, open_video
 
     assert s.audio is not None
@@ -291,7 +301,7 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
     clips = None
     if s.data is not None:
         check_same_contract(entries)
-        from edgefusion.commands import load_clips
+        from edgefusion.data.corpora import load_clips
 
         clips = load_clips([s.data], s.actors, s.calm_as_neutral)
         if not clips:
@@ -356,18 +366,17 @@ def recommendation(report: dict[str, Any], s: BenchSettings) -> Any:
     return recommend(candidates, s.max_drop, s.budget_ms)
 
 
-def run_bench(
-    artifacts: Sequence[Path],
-    s: BenchSettings,
-    json_path: Path | None,
-    markdown_path: Path | None,
-    plot_path: Path | None,
-    compare_path: Path | None,
-    err: Console,
-    out: Console,
-) -> dict[str, Any]:
+def run(s: BenchSettings, err: Console, out: Console) -> dict[str, Any]:
+    """Measure ``s.artifacts`` side by side, print the table and the verdicts, write the reports."""
     from edgefusion.bench import report as reports
 
+    artifacts, json_path, markdown_path, plot_path, compare_path = (
+        list(s.artifacts),
+        s.json_path,
+        s.markdown_path,
+        s.plot_path,
+        s.compare_path,
+    )
     check_settings(artifacts, s, [json_path, markdown_path], plot_path)
     old = reports.load_report(compare_path) if compare_path is not None else None
     report = build_report(artifacts, s, err)

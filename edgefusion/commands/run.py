@@ -1,118 +1,49 @@
-"""What ``edgefusion run`` does: open the artifact and the sources, stream, report."""
+"""``edgefusion run``: the artifact live on its sources, one event per hop, a latency report."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from edgefusion.adaptation import RunningCentre, reference_of
 from edgefusion.errors import EdgefusionError
 from edgefusion.outputs import check_outputs
-from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, Sink, StreamSettings
+from edgefusion.runtime.pipeline import RunSummary, StreamSettings
+from edgefusion.runtime.session import LatencyRecorder, stream
 
 if TYPE_CHECKING:
-    from edgefusion.runtime.clock import Clock
-    from edgefusion.runtime.runner import Runner
-    from edgefusion.runtime.sources import AudioSource, VideoSource
-
-STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
+    pass
 
 
-@dataclass
-class LatencyRecorder:
-    """A sink that keeps every event's per-stage latency for the closing report."""
+@dataclass(frozen=True)
+class RunSettings:
+    """What ``edgefusion run`` is asked to run, on what, and where its events go."""
 
-    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
-    labels: list[str] = field(default_factory=list)
-
-    def emit(self, event: Event) -> None:
-        for stage in STAGES:
-            v = event.latency_ms.get(stage)
-            if v is not None and v == v:
-                self.values[stage].append(v)
-        self.labels.append(event.label)
-
-    def close(self) -> None:
-        pass
-
-    def percentiles(self) -> dict[str, dict[str, float]]:
-        """Per stage that has values: median, p90, p99 and max in ms."""
-        summary = {}
-        for stage, v in self.values.items():
-            if v:
-                p50, p90, p99 = np.percentile(v, [50, 90, 99])
-                summary[stage] = {"median": float(p50), "p90": float(p90), "p99": float(p99), "max": float(max(v))}
-        return summary
-
-    def table(self) -> Table:
-        t = Table(title="latency per stage (ms)", title_justify="left")
-        for col in ("stage", "median", "p90", "p99", "max"):
-            t.add_column(col, justify="right")
-        for stage, q in self.percentiles().items():
-            t.add_row(stage, *(f"{q[k]:.2f}" for k in ("median", "p90", "p99", "max")))
-        return t
+    model: Path
+    audio_uri: str
+    video_uri: str
+    backend: str | None
+    threads: int | None
+    hop: float
+    smooth: float
+    duration: float | None
+    fast: bool
+    jsonl: Path | None
+    save_video: Path | None
+    overlay: bool
+    cuda_graph: bool
+    live_view: bool
+    adapt: bool = False
 
 
-def stream(
-    runner: Runner,
-    audio: AudioSource | None,
-    video: VideoSource | None,
-    clock: Clock,
-    settings: StreamSettings,
-    sinks: Sequence[Sink],
-    centre: RunningCentre | None = None,
-) -> RunSummary:
-    """Start the sources (and a face thread on the video), run the pipeline, stop everything.
-
-    ``runner`` must be active; the sources are opened but not started. Used by ``run`` and by
-    ``bench --stream``.
-    """
-    from edgefusion.runtime.face_stage import FaceStage, FaceThread
-
-    cfg = runner.meta.config
-    faces = None
-    try:
-        if audio is not None:
-            audio.start()
-        if video is not None:
-            video.start()
-            stage = FaceStage(frames=cfg.frames, size=cfg.frame_size, window_seconds=cfg.window_seconds)
-            faces = FaceThread(video, stage, clock)
-            faces.start()
-        return Pipeline(runner, audio, faces, clock, settings, list(sinks), centre).run()
-    finally:
-        if faces is not None:
-            faces.stop()
-        for source in (audio, video):
-            if source is not None:
-                source.stop()
-
-
-def run_stream(
-    model: Path,
-    audio_uri: str,
-    video_uri: str,
-    backend: str | None,
-    threads: int | None,
-    hop: float,
-    smooth: float,
-    duration: float | None,
-    fast: bool,
-    jsonl: Path | None,
-    save_video: Path | None,
-    overlay: bool,
-    cuda_graph: bool,
-    live_view: bool,
-    err: Console,
-    out: Console,
-    adapt: bool = False,
-) -> RunSummary:
+def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
+    model, audio_uri, video_uri, backend, threads = s.model, s.audio_uri, s.video_uri, s.backend, s.threads
+    hop, smooth, duration, fast, jsonl, save_video = s.hop, s.smooth, s.duration, s.fast, s.jsonl, s.save_video
+    overlay, cuda_graph, live_view, adapt = s.overlay, s.cuda_graph, s.live_view, s.adapt
     from edgefusion.runtime.clock import Clock, ManualClock
     from edgefusion.runtime.runner import open_runner
     from edgefusion.runtime.sinks import JsonlSink, OverlayWindow, PrintSink, TerminalSink, VideoSink

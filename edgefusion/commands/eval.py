@@ -1,0 +1,130 @@
+"""``edgefusion eval``: any artifact scored on whole clips, per corpus, unadapted and speaker-adapted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from edgefusion.atomic import write_text_atomic
+from edgefusion.commands.reports import corpus_scores, print_corpus_scores, print_corpus_summaries, print_scores
+from edgefusion.data.corpora import clips_of, load_corpora
+from edgefusion.data.corpus import corpus_summary
+from edgefusion.data.splits import speaker_names
+from edgefusion.data.store import ClipStore
+from edgefusion.errors import EdgefusionError, located
+from edgefusion.outputs import check_outputs
+from edgefusion.wording import plural
+
+if TYPE_CHECKING:
+    from edgefusion.model.network import EmotionNet
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What ``edgefusion eval`` is asked to score."""
+
+    model_path: Path
+    datas: Path | Sequence[Path]
+    actors: str | None
+    json_path: Path | None
+    plot: Path | None
+    hop: float
+    calm_as_neutral: bool
+    cache_dir: Path | None
+    adapt: bool = False
+
+
+def run(s: EvalSettings, err: Console, out: Console) -> None:
+    model_path, datas, actors, json_path, plot, hop = s.model_path, s.datas, s.actors, s.json_path, s.plot, s.hop
+    calm_as_neutral, cache_dir, adapt = s.calm_as_neutral, s.cache_dir, s.adapt
+    from rich.progress import Progress
+
+    from edgefusion.adaptation import reference_of
+    from edgefusion.evaluate import plot_confusion, predict_adapted, predict_clips
+    from edgefusion.runtime.runner import Runner, open_runner
+
+    if hop <= 0:
+        raise EdgefusionError(f"--hop must be positive, got {hop}")
+    if not model_path.exists():  # before the corpus is scanned and summarised
+        raise EdgefusionError(located(model_path, "no such file"))
+    folders = [datas] if isinstance(datas, Path) else list(datas)
+    check_outputs([("--json", json_path), ("--plot", plot)], inputs=[("MODEL", model_path)], input_folders=folders)
+    corpora = load_corpora(datas, calm_as_neutral)
+    clips = clips_of(corpora, actors)
+    several = [c for c in corpora if any(clip.corpus == c.name for clip in clips)]
+    if len(several) > 1:
+        print_corpus_summaries(several, clips, err)
+    else:
+        err.print(corpus_summary(clips))
+    with ExitStack() as stack:
+        if model_path.suffix == ".pt":
+            from edgefusion.model.checkpoint import load_checkpoint  # torch: only a checkpoint needs it
+
+            model: EmotionNet | Runner
+            model, ckpt = load_checkpoint(model_path)
+            cfg, extra, adaptable = model.cfg, ckpt, True
+        else:  # an exported artifact, run by its backend
+            model = stack.enter_context(open_runner(model_path))
+            cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
+            err.print(f"running {model_path} with {model.description}")
+        reference = reference_of(extra, model_path, adaptable) if adapt else None
+        store = ClipStore(cfg, cache_dir)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("scoring clips", total=len(clips) * (2 if adapt else 1))
+            advance = lambda n: bar.advance(task, n)  # noqa: E731
+            adapted, lone = None, 0
+            if reference is None:
+                preds = predict_clips(model, clips, store, hop, progress=advance)
+            else:  # and again, each clip centred on its speaker's other clips
+                preds, adapted, shifts = predict_adapted(model, clips, store, reference, hop, progress=advance)
+                # clips with audio whose speaker has no other such clip: nothing to centre on
+                assert preds.embedding_counts is not None  # leave_one_out_shifts raised otherwise
+                lone = int(((preds.embedding_counts > 0) & ~shifts.any(axis=1)).sum())
+    plain = preds.scores()
+    adapted_scores = {k: s for k, s in adapted.scores().items() if k != "video"} if adapted is not None else {}
+    scores = plain | {f"{k}, speaker-adapted": s for k, s in adapted_scores.items()}
+    for name, s in scores.items():
+        print_scores(out, name, s)
+    per_corpus = corpus_scores(several, clips, preds, adapted) if len(several) > 1 else None
+    if per_corpus is not None:
+        print_corpus_scores(out, per_corpus)
+    if adapted is not None:
+        speakers = len({c.speaker for c in clips})
+        out.print(
+            "speaker-adapted: each clip's audio embedding centred on its speaker's other clips "
+            f"({plural(speakers, 'speaker')}; the mean of their windows, labels unused), against the training "
+            "clips' mean"
+        )
+        if lone:
+            out.print(
+                f"{lone} of {plural(len(clips), 'clip')} scored unadapted in those figures: their speaker has no "
+                "other clip with audio to centre them on"
+            )
+    if json_path is not None:
+        report: dict[str, Any] = {
+            "model": str(model_path),
+            "data": str(corpora[0].data) if len(corpora) == 1 else [str(c.data) for c in corpora],
+            "actors": speaker_names(clips),
+            "hop_seconds": hop,
+            "scoring": "window probabilities averaged over the clip",
+            **{k: s.to_dict() for k, s in plain.items()},
+        }
+        if adapted is not None:
+            report["speaker_adapted"] = {
+                "enrolment": "each clip centred on the windows of its speaker's other clips (labels unused)",
+                "unadapted_clips": lone,
+                **{k: s.to_dict() for k, s in adapted_scores.items()},
+            }
+        if per_corpus is not None:
+            report["per_corpus"] = per_corpus
+        write_text_atomic(json_path, json.dumps(report, indent=2))
+        out.print(f"wrote {json_path}")
+    if plot is not None:
+        plot_confusion(scores, plot, f"{model_path.name} on {' + '.join(c.data.name for c in corpora)}")
+        out.print(f"wrote {plot}")
