@@ -17,7 +17,7 @@ DEMO_DIR ?= demo
 DEMO_EPOCHS ?= 15
 # the demo gate scores 48 clips, where one clip is 2.1 points: allow two
 
-.PHONY: demo test lint sysdeps venv clean
+.PHONY: demo test test-fast lint sysdeps venv clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ lint: venv
 
 test: sysdeps venv lint
 	$(PY) -m pytest -q
+
+# the same without the tests marked slow (those that train or export a model; see tests/conftest.py)
+test-fast: sysdeps venv lint
+	$(PY) -m pytest -q -m "not slow"
 
 demo: sysdeps venv
 	$(VENV)/bin/edgefusion make-corpus $(DEMO_DIR)/corpus

@@ -21,6 +21,20 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 needs_ravdess = pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS speech not found at {RAVDESS}")
 
 
+# Fixtures that train or export a model: every test that uses one (directly or through another
+# fixture) is marked slow, so `make test-fast` (pytest -m "not slow") leaves it out.
+SLOW_FIXTURES = frozenset(
+    {"exported_onnx", "exported", "artifacts", "built", "model_ravdess", "onnx_model"}  # export
+    | {"trained", "adapted_model", "old_artifact"}  # train or build a model
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def load_benchmark(name: str) -> ModuleType:
     """``benchmarks/NAME.py`` as a module, registered in ``sys.modules`` (a dataclass looks its module up there)."""
     spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")

@@ -278,6 +278,7 @@ def test_adapt_needs_a_reference(untrained_checkpoint: Path, corpus: Path) -> No
     one_line_error(proc, "model.pt", "no training reference for speaker adaptation")
 
 
+@pytest.mark.slow
 def test_run_adapt_centres_after_enough_voiced_windows(adapted_model: Path, tmp_path: Path) -> None:
     onnx_path = tmp_path / "m.onnx"
     cli("export", adapted_model, "-o", onnx_path)

@@ -190,6 +190,7 @@ def test_train_on_two_corpora(tmp_path: Path) -> None:
     assert "epoch 1/1 loss" in proc.stderr  # piped: a line per epoch, not a progress bar
 
 
+@pytest.mark.slow
 def test_the_window_length_is_a_training_option(tmp_path: Path) -> None:
     r = ravdess(tmp_path / "r", actors=(1, 2, 3))
     model = tmp_path / "m.pt"

@@ -43,6 +43,7 @@ def run(corpus: Path, out: Path, cache: Path) -> torch.nn.Module:
     return load_checkpoint(out)[0]
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_and_a_summary(cremad_tones: Path, tmp_path: Path) -> None:
     a = run(cremad_tones, tmp_path / "a.pt", tmp_path / "cache")
     b = run(cremad_tones, tmp_path / "b.pt", tmp_path / "cache")  # second run reads the cache
@@ -99,6 +100,7 @@ def test_mixup_blends_inputs_and_targets_alike() -> None:
     torch.testing.assert_close(mixed.present, present * present[partner])
 
 
+@pytest.mark.slow
 def test_training_with_mixup_runs_and_differs(cremad_tones: Path, tmp_path: Path) -> None:
     clips = scan_corpus(cremad_tones)
     tr, va = split_by_actor(clips, ["1003"])
@@ -126,6 +128,7 @@ def test_balanced_epochs_draw_every_corpus_and_class_alike() -> None:
     assert sorted(once.tolist()) == list(range(len(clips)))
 
 
+@pytest.mark.slow
 def test_distillation_learns_from_the_teachers(cremad_tones: Path, tmp_path: Path) -> None:
     clips = scan_corpus(cremad_tones)
     tr, va = split_by_actor(clips, ["1003"])
@@ -149,6 +152,7 @@ def test_distillation_learns_from_the_teachers(cremad_tones: Path, tmp_path: Pat
         train(tr, va, tmp_path / "x.pt", wide, QUICK, store, teachers=[teacher])
 
 
+@pytest.mark.slow
 def test_a_piped_log_gets_one_line_per_epoch(cremad_tones: Path, tmp_path: Path) -> None:
     clips = scan_corpus(cremad_tones)
     tr, va = split_by_actor(clips, ["1003"])
