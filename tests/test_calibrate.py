@@ -221,3 +221,21 @@ def test_info_describes_an_int8_artifact(calibrated: dict) -> None:
     text = cli("info", calibrated["cpu"][0]).stdout
     for needle in ("int8", "QuantizeLinear", '"method": "minmax"', "audio_logits", "[1, 4, 112, 112, 3]"):
         assert needle in text, needle
+
+
+def test_defaults_fit_the_machine_and_the_data(parent: Path, av_corpus: Path, tmp_path: Path) -> None:
+    """No --target: the one this machine runs; no --samples: at most what DATA offers, said so;
+    and none of ONNX Runtime's calibrator chatter on the terminal."""
+    import importlib.util
+
+    out = tmp_path / "m.int8.onnx"
+    proc = cli(
+        "calibrate", parent, av_corpus, "-o", out, "--method", "minmax", "--actors", "1001,1002",
+        "--eval-actors", "1003", "--max-drop", "100", cache=tmp_path,
+    )  # fmt: skip
+    said = proc.stdout + proc.stderr
+    target = "tensorrt" if importlib.util.find_spec("tensorrt") else "cpu"
+    assert f"--target {target}: " in said
+    assert "--samples 12: every calibration clip" in said  # actors 1001, 1002: 12 clips, fewer than 256
+    assert "Collecting tensor data" not in said
+    assert read_metadata(out).extra["calibration"]["samples"] == 12

@@ -15,6 +15,8 @@ from edgefusion.data.windows import random_window
 from edgefusion.errors import DataError
 from edgefusion.evaluate import collate
 
+DEFAULT_SAMPLES = 256  # calibration clips when --samples is not given (fewer when DATA has fewer)
+
 
 def draw_clips(clips: Sequence[Clip], samples: int, seed: int = 0, source: str = "DATA") -> list[Clip]:
     """``samples`` clips, round-robin over (class, speaker) cells so every class and speaker is represented.

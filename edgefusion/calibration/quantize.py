@@ -16,6 +16,8 @@ Two targets, because the two consumers want different graphs:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import tempfile
@@ -82,21 +84,23 @@ def quantize(model: onnx.ModelProto, feeds: WindowFeeds, method: str, target: st
         # (in place), and 1.18 then looks for them where they are not
         onnx.save_model(model, str(src))
         feeds.rewind()
-        quantize_static(
-            src,
-            out,
-            feeds,
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=ops,
-            per_channel=True,
-            nodes_to_exclude=excluded,
-            calibrate_method=calibrate_method,
-            extra_options=extra,
-            **({"calibration_cache_path": cache} if keeps_ranges else {}),
-            **types,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # its calibrators print progress chatter
+            quantize_static(
+                src,
+                out,
+                feeds,
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=ops,
+                per_channel=True,
+                nodes_to_exclude=excluded,
+                calibrate_method=calibrate_method,
+                extra_options=extra,
+                **({"calibration_cache_path": cache} if keeps_ranges else {}),
+                **types,
+            )
         quantized = onnx.load(str(out))
-        ranges = _read_ranges(cache) if keeps_ranges else measure_ranges(src, feeds, method, ops, Path(tmp))
+        with contextlib.redirect_stdout(io.StringIO()):
+            ranges = _read_ranges(cache) if keeps_ranges else measure_ranges(src, feeds, method, ops, Path(tmp))
     return Quantized(quantized, ranges, excluded)
 
 

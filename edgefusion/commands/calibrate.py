@@ -15,6 +15,7 @@ from edgefusion.data.corpora import load_clips
 from edgefusion.data.corpus import Clip
 from edgefusion.data.splits import parse_actors, select_actors, speaker_names, split_by_actor
 from edgefusion.data.store import ClipStore
+from edgefusion.doctor import check_tensorrt
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs, claim, pending_path
 from edgefusion.wording import plural
@@ -27,9 +28,9 @@ class CalibrateSettings:
     onnx_path: Path
     data: Path
     out_path: Path
-    samples: int
+    samples: int | None  # None: DEFAULT_SAMPLES, or every calibration clip when DATA has fewer
     method: str
-    target: str
+    target: str | None  # None: tensorrt where TensorRT is installed, else cpu
     calib_cache: Path | None
     trt_version: str
     max_drop: float
@@ -50,11 +51,15 @@ def run(s: CalibrateSettings, err: Console, out: Console) -> None:
     hop, calm_as_neutral, cache_dir = s.hop, s.calm_as_neutral, s.cache_dir
     from edgefusion.artifact.graph import is_quantized
     from edgefusion.artifact.metadata import file_sha256, load_onnx, metadata_of, save_onnx, set_metadata
-    from edgefusion.calibration.data import WindowFeeds, draw_clips
+    from edgefusion.calibration.data import DEFAULT_SAMPLES, WindowFeeds, draw_clips
     from edgefusion.calibration.gate import gate, score_artifact
     from edgefusion.calibration.quantize import METHODS, TARGETS, check_choice, quantize
 
     check_choice(method, METHODS, "--method")
+    if target is None:  # what this machine would run the graph with
+        target = "tensorrt" if check_tensorrt()[0].ok else "cpu"
+        why = "TensorRT is installed here" if target == "tensorrt" else "no TensorRT here (see `edgefusion doctor`)"
+        err.print(f"--target {target}: {why}; give --target to choose")
     check_choice(target, TARGETS, "--target")
     if max_drop < 0:
         raise EdgefusionError(f"--max-drop must be >= 0 points, got {max_drop}")
@@ -80,6 +85,11 @@ def run(s: CalibrateSettings, err: Console, out: Console) -> None:
     cfg = meta.config
     clips = load_clips([data], actors, calm_as_neutral)
     calib_pool, held = _eval_clips(data, clips, actors, eval_data, eval_actors, seed, calm_as_neutral)
+    if samples is None:
+        samples = min(DEFAULT_SAMPLES, len(calib_pool))
+        if samples < DEFAULT_SAMPLES:
+            note = f"every calibration clip {data} offers (fewer than the default {DEFAULT_SAMPLES})"
+            err.print(f"--samples {samples}: {note}")
     chosen = draw_clips(calib_pool, samples, seed, str(data))
     store = ClipStore(cfg, cache_dir)
     with Progress(console=err, transient=True) as bar:
