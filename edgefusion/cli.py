@@ -255,14 +255,14 @@ def calibrate(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Q/DQ INT8 ONNX to write.")] = Path("model.int8.onnx"),
     samples: Annotated[
         int | None,
-        typer.Option(help="Calibration clips, across classes and actors [default: 256, or all DATA has if fewer]."),
+        typer.Option(help="Calibration clips, across classes and actors \\[default: 256, or all DATA has if fewer]."),
     ] = None,
     method: Annotated[str, typer.Option(help="Range calibration: entropy, minmax or percentile (99.999).")] = "entropy",
     target: Annotated[
         str | None,
         typer.Option(
             help="tensorrt: symmetric INT8, Q/DQ on Conv/Gemm/MatMul inputs, as TensorRT builds it; "
-            "cpu: the graph ONNX Runtime's CPU kernels run fastest [default: tensorrt where TensorRT is installed, "
+            "cpu: the graph ONNX Runtime's CPU kernels run fastest \\[default: tensorrt where TensorRT is installed, "
             "else cpu]."
         ),
     ] = None,

@@ -46,10 +46,9 @@ class Batch:
     present: np.ndarray  # float32 [B, 2]
 
     def feed(self) -> dict[str, np.ndarray]:
-        """The exported graph's inputs (an exported graph always takes video: collate with ``force_video``)."""
-        if self.video is None:
-            raise ValueError("an artifact's feed needs video: collate(..., force_video=True)")
-        return {"audio": self.audio, "video": self.video, "present": self.present}
+        """A runner's inputs; without ``video`` when no window has one (``Runner.infer`` allows it)."""
+        feed = {"audio": self.audio, "present": self.present}
+        return feed if self.video is None else {**feed, "video": self.video}
 
 
 def collate(windows: Sequence[Window], cfg: ModelConfig, force_video: bool = False) -> Batch:
@@ -119,7 +118,7 @@ def _batch_fn(model: EmotionNet | Runner, cfg: ModelConfig) -> BatchFn:
         return run_module
 
     def run_artifact(windows: Sequence[Window], shift: np.ndarray | None) -> dict[str, np.ndarray]:
-        feed = collate(windows, cfg, force_video=True).feed()
+        feed = collate(windows, cfg).feed()  # no video when no window has a face: runners skip or blank it
         if shift is not None:
             feed[SHIFT_INPUT] = shift.astype(np.float32)
         return model.infer(feed)

@@ -79,3 +79,20 @@ def test_eval_scores_an_onnx_like_its_checkpoint(
     a, b = json.loads(pt_json.read_text()), json.loads(onnx_json.read_text())
     for name in ("fused", "audio", "video"):
         assert a[name]["confusion"] == b[name]["confusion"], name
+
+
+def test_a_feed_without_video_is_an_audio_only_feed(onnx_model: Path, untrained_checkpoint: Path) -> None:
+    """Audio-only clips: video may be left out; PyTorch then skips the video path, ONNX Runtime is
+    fed blank frames; both give what blank frames marked absent give. Marked present, it is an error."""
+    x = feed(3, seed=5)
+    x["present"][:, 1] = 0.0
+    blank = dict(x, video=np.zeros_like(x["video"]))
+    audio_only = {k: v for k, v in x.items() if k != "video"}
+    with open_runner(onnx_model, threads=1) as ort_runner, open_runner(untrained_checkpoint) as torch_runner:
+        assert torch_runner.skips_absent_video and not ort_runner.skips_absent_video
+        for runner in (ort_runner, torch_runner):
+            got, want = runner.infer(audio_only), runner.infer(blank)
+            for k in ("logits", "audio_logits", "audio_embedding"):
+                np.testing.assert_allclose(got[k], want[k], atol=1e-5)
+        with pytest.raises(RunnerError, match="marks video present in some rows but gives no video"):
+            torch_runner.infer(dict(audio_only, present=np.ones_like(x["present"])))

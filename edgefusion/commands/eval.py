@@ -22,7 +22,7 @@ from edgefusion.outputs import check_outputs
 from edgefusion.wording import plural
 
 if TYPE_CHECKING:
-    from edgefusion.model.network import EmotionNet
+    pass
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
 
     from edgefusion.adaptation import reference_of
     from edgefusion.evaluate import plot_confusion, predict_adapted, predict_clips
-    from edgefusion.runtime.runner import Runner, open_runner
+    from edgefusion.runtime.runner import open_runner
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
@@ -62,17 +62,10 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
         print_corpus_summaries(several, clips, err)
     else:
         err.print(corpus_summary(clips))
-    with ExitStack() as stack:
-        if model_path.suffix == ".pt":
-            from edgefusion.model.checkpoint import load_checkpoint  # torch: only a checkpoint needs it
-
-            model: EmotionNet | Runner
-            model, ckpt = load_checkpoint(model_path)
-            cfg, extra, adaptable = model.cfg, ckpt, True
-        else:  # an exported artifact, run by its backend
-            model = stack.enter_context(open_runner(model_path))
-            cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
-            err.print(f"running {model_path} with {model.description}")
+    with ExitStack() as stack:  # every artifact, a checkpoint too, through its runner
+        model = stack.enter_context(open_runner(model_path))
+        cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
+        err.print(f"running {model_path} with {model.description}")
         reference = reference_of(extra, model_path, adaptable) if adapt else None
         store = ClipStore(cfg, cache_dir)
         with Progress(console=err, transient=True) as bar:

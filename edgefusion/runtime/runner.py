@@ -32,6 +32,9 @@ class Runner(ABC):
     """Base class: lifecycle, feed checking and batching; subclasses implement ``_activate``, ``_run``."""
 
     backend: str = ""
+    # a feed may leave out "video" when no window has a face (present[:, 1] all 0): a runner that
+    # can skip the video path says so here; the others are fed zero frames, marked absent
+    skips_absent_video: bool = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -63,7 +66,8 @@ class Runner(ABC):
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``{"audio", "video", "present"[, "audio_shift"]}`` -> ``{"logits", "audio_logits",
         "video_logits"}`` float32 [B, C], plus ``"audio_embedding"`` [B, D] where the artifact
-        gives it (``self.adaptable``)."""
+        gives it (``self.adaptable``). ``video`` may be left out when ``present`` marks it absent in
+        every row (audio-only clips); ``video_logits`` then mean nothing."""
         if not self.active:
             raise RuntimeError(f"{type(self).__name__} used outside `with`: call activate() first")
         feed = self._checked(feed)
@@ -90,9 +94,12 @@ class Runner(ABC):
         return SHIFT_INPUT in names and EMBEDDING_OUTPUT in names
 
     def _checked(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        missing = [k for k in INPUTS if k not in feed]
+        missing = [k for k in INPUTS if k not in feed and k != "video"]
         if missing:
             raise RunnerError(f"feed lacks {', '.join(missing)}; the model takes {', '.join(INPUTS)}")
+        no_video = "video" not in feed
+        if no_video and np.asarray(feed["present"])[:, 1].any():
+            raise RunnerError("feed marks video present in some rows but gives no video")
         if SHIFT_INPUT in feed and not self.adaptable:
             raise RunnerError(
                 located(self.path, "takes no audio_shift (exported before speaker adaptation): export it again")
@@ -104,6 +111,10 @@ class Runner(ABC):
                 continue
             name, dtype = spec["name"], np.dtype(spec["dtype"])
             if name == SHIFT_INPUT and name not in feed:  # unadapted
+                feed = {**feed, name: np.zeros((len(feed["audio"]), *spec["shape"][1:]), dtype=dtype)}
+            if name == "video" and no_video:
+                if self.skips_absent_video:
+                    continue
                 feed = {**feed, name: np.zeros((len(feed["audio"]), *spec["shape"][1:]), dtype=dtype)}
             x = np.ascontiguousarray(feed[name])
             if x.dtype != dtype:

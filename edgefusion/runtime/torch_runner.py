@@ -19,6 +19,7 @@ from edgefusion.runtime.runner import Runner, RunnerError
 
 class TorchRunner(Runner):
     backend = "torch"
+    skips_absent_video = True  # the network takes video=None: no trunk pass over blank frames
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
         self.device = torch.device(device)
@@ -49,6 +50,6 @@ class TorchRunner(Runner):
     @torch.inference_mode()
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.model is not None
-        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) for k in INPUTS]
+        args = [torch.from_numpy(feed[k]).to(self.device, non_blocking=True) if k in feed else None for k in INPUTS]
         outputs = self.model.deploy(*args)
         return {k: v.float().cpu().numpy() for k, v in zip(self.outputs, outputs, strict=True)}
