@@ -211,7 +211,7 @@ def test_bench_reports_every_figure_and_recommends(artifacts: dict, av_corpus: P
         assert lat["runs"] == 15 and len(a["samples_ms"]) == 15
         assert 0 < lat["median_ms"] <= lat["p90_ms"] <= lat["p99_ms"] <= lat["max_ms"]
         assert lat["max_ms"] == pytest.approx(max(a["samples_ms"]), abs=1e-3)
-        assert a["memory"]["peak_rss_mb"] > a["memory"]["base_rss_mb"] > 50
+        assert a["memory"]["peak_rss_mb"] > a["memory"]["base_rss_mb"] > 20  # an interpreter with numpy at least
         assert a["size_mb"] == pytest.approx(Path(a["path"]).stat().st_size / 1e6, abs=1e-3)
         assert 0 <= a["accuracy"] <= 1 and a["clips"] == 6
         assert a["stream"]["events"] >= 4 and a["stream"]["skipped"] == 0
