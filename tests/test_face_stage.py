@@ -14,7 +14,8 @@ from edgefusion.data.faces import Box, FaceDetector, crop_face
 from edgefusion.data.video import pick_frames
 from edgefusion.runtime.clock import Clock, ManualClock
 from edgefusion.runtime.face_stage import FaceStage, FaceThread, iou
-from edgefusion.runtime.sources import Frame, open_video
+from edgefusion.runtime.sources import open_video
+from edgefusion.runtime.video_sources import Frame
 
 # skimage's astronaut (512 x 512): the face, checked by eye, spans about x 175-272, y 55-165.
 FACE_CENTER = (223.0, 113.0)

@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 from edgefusion.data.audio import load_audio
+from edgefusion.runtime.audio_sources import MicSource, refresh_audio_devices
 from edgefusion.runtime.clock import Clock
-from edgefusion.runtime.sources import MicSource, SourceError, open_audio, refresh_audio_devices
+from edgefusion.runtime.source_uri import SourceError
+from edgefusion.runtime.sources import open_audio
 from tests.conftest import RAVDESS, needs_ravdess, skip_microphone
 
 SR = 16000

@@ -12,20 +12,17 @@ import numpy as np
 import pytest
 import soxr
 
+from edgefusion.runtime.audio_sources import AudioRing, FileAudioSource
 from edgefusion.runtime.clock import Clock, ManualClock
-from edgefusion.runtime.sources import (
+from edgefusion.runtime.source_uri import SourceError, split_uri
+from edgefusion.runtime.sources import open_audio, open_video
+from edgefusion.runtime.video_sources import (
     CAMERA_READ_FAILURES,
     END_GRACE_SECONDS,
-    AudioRing,
     CaptureVideoSource,
-    FileAudioSource,
     FileVideoSource,
-    SourceError,
     csi_pipeline,
-    open_audio,
-    open_video,
     opencv_has_gstreamer,
-    split_uri,
 )
 from tests.conftest import tone, write_wav
 

@@ -47,7 +47,8 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
     from edgefusion.runtime.clock import Clock, ManualClock
     from edgefusion.runtime.runner import open_runner
     from edgefusion.runtime.sinks import JsonlSink, OverlayWindow, PrintSink, TerminalSink, VideoSink
-    from edgefusion.runtime.sources import check_scheme, open_audio, open_video
+    from edgefusion.runtime.source_uri import check_scheme
+    from edgefusion.runtime.sources import open_audio, open_video
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")

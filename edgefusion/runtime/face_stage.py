@@ -30,7 +30,7 @@ from edgefusion.config import FRAME_SIZE, FRAMES, WINDOW_SECONDS
 from edgefusion.data.faces import CROP_MARGIN, DETECT_WIDTH, Box, FaceDetector, crop_face
 from edgefusion.data.video import NEAR_SECONDS, pick_indices
 from edgefusion.runtime.clock import Clock
-from edgefusion.runtime.sources import FileVideoSource, Frame, VideoSource
+from edgefusion.runtime.video_sources import FileVideoSource, Frame, VideoSource
 
 HOLD_FRAMES = 5  # frames a lost face's last box is kept
 MAX_CROP_AGE = 0.5  # seconds: crops older than this count as no face

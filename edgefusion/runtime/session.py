@@ -18,9 +18,10 @@ from edgefusion.runtime.pipeline import Event, Pipeline, RunSummary, Sink, Strea
 
 if TYPE_CHECKING:
     from edgefusion.adaptation import RunningCentre
+    from edgefusion.runtime.audio_sources import AudioSource
     from edgefusion.runtime.clock import Clock
     from edgefusion.runtime.runner import Runner
-    from edgefusion.runtime.sources import AudioSource, VideoSource
+    from edgefusion.runtime.video_sources import VideoSource
 
 STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
 
