@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from edgefusion import doctor
-from edgefusion.doctor import PROBES, REQUIRED, Check, Probe, check_python, run_doctor, run_probe
+from edgefusion.doctor import base, board, stack
+from edgefusion.doctor import report as doctor_report
+from edgefusion.doctor.base import REQUIRED, Check, Probe
+from edgefusion.doctor.report import PROBES, run_doctor, run_probe
+from edgefusion.doctor.stack import check_python
 
 # Every line the doctor reports, on every machine (a stable schema for scripts reading the JSON).
 EXPECTED_NAMES = {
@@ -110,7 +113,7 @@ def test_json_has_every_check(report: tuple[int, str, dict]) -> None:
         assert check["required"] == (check["name"] in REQUIRED)
         assert check["detail"], check
         assert row(text, check["name"]).startswith(f"│ {check['status']} ")
-    assert data["edgefusion_version"] == doctor.__version__
+    assert data["edgefusion_version"] == doctor_report.__version__
     assert set(data["seconds"]) == {probe.names[0] for probe in PROBES}
     slow = {name: s for name, s in data["seconds"].items() if s > PROBE_BUDGET_S}
     assert not slow, f"probes slower than {PROBE_BUDGET_S} s: {slow}"
@@ -169,10 +172,10 @@ def test_jetson_lines_from_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     tools = tmp_path / "bin"
     write_tool(tools, "nvpmodel", 'echo "NV Power Mode: 15W"; echo 0')
     write_tool(tools, "dpkg-query", "exit 1")  # no nvidia-jetpack package: JetPack is guessed from L4T
-    monkeypatch.setattr(doctor, "L4T_RELEASE", release)
-    monkeypatch.setattr(doctor, "DT_MODEL", model)
+    monkeypatch.setattr(board, "L4T_RELEASE", release)
+    monkeypatch.setattr(board, "DT_MODEL", model)
     monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
-    checks = {c.name: c for c in doctor.check_jetson()}
+    checks = {c.name: c for c in board.check_jetson()}
     assert checks["Jetson"] == Check("Jetson", True, "NVIDIA Jetson Orin Nano Developer Kit")
     assert checks["L4T"].detail == "R36.4.3"
     assert checks["JetPack"].detail == "6.2 (guessed from L4T 36.4.3)"
@@ -182,19 +185,19 @@ def test_jetson_lines_from_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_jetson_lines_do_not_apply_off_a_jetson(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("L4T_RELEASE", "DT_MODEL", "DT_COMPATIBLE"):
-        monkeypatch.setattr(doctor, name, tmp_path / "absent")
-    checks = doctor.check_jetson()
+        monkeypatch.setattr(board, name, tmp_path / "absent")
+    checks = board.check_jetson()
     assert [c.name for c in checks] == ["Jetson", "L4T", "JetPack", "power mode"]
     assert all(c.ok is None for c in checks)
 
 
 def test_jetpack_from_l4t() -> None:
-    assert doctor.jetpack_for("36.4.3") == "6.2"
-    assert doctor.jetpack_for("36.4.4") == "6.2.1"
-    assert doctor.jetpack_for("36.4") == "6.1"
-    assert doctor.jetpack_for("35.4.1") == "5.1.2"
-    assert doctor.jetpack_for("36.9.9") == "6.x"
-    assert doctor.jetpack_for("99.1") == "unknown"
+    assert board.jetpack_for("36.4.3") == "6.2"
+    assert board.jetpack_for("36.4.4") == "6.2.1"
+    assert board.jetpack_for("36.4") == "6.1"
+    assert board.jetpack_for("35.4.1") == "5.1.2"
+    assert board.jetpack_for("36.9.9") == "6.x"
+    assert board.jetpack_for("99.1") == "unknown"
 
 
 def test_a_hanging_command_is_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,18 +205,18 @@ def test_a_hanging_command_is_cut_short(tmp_path: Path, monkeypatch: pytest.Monk
     write_tool(tools, "nvpmodel", "exec sleep 30")
     monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
     start = time.monotonic()
-    check = doctor._power_mode()
-    assert time.monotonic() - start < doctor.SUBPROCESS_TIMEOUT_S + 1.5
+    check = board._power_mode()
+    assert time.monotonic() - start < base.SUBPROCESS_TIMEOUT_S + 1.5
     assert check.ok is False and "did not answer" in check.detail
 
 
 def test_a_hanging_call_is_cut_short() -> None:
     start = time.monotonic()
     with pytest.raises(TimeoutError):
-        doctor._call_with_timeout(lambda: time.sleep(10), 0.2)
+        base.call_with_timeout(lambda: time.sleep(10), 0.2)
     assert time.monotonic() - start < 1.0
     with pytest.raises(ValueError, match="inside"):
-        doctor._call_with_timeout(lambda: int("inside"), 1.0)
+        base.call_with_timeout(lambda: int("inside"), 1.0)
 
 
 def test_a_video_node_that_does_not_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,24 +226,24 @@ def test_a_video_node_that_does_not_open(tmp_path: Path, monkeypatch: pytest.Mon
     (dev / "video-notes").touch()  # not a video node
     (sysfs / "video0").mkdir(parents=True)
     (sysfs / "video0" / "name").write_text("Fake Cam\n")
-    monkeypatch.setattr(doctor, "DEV", dev)
-    monkeypatch.setattr(doctor, "V4L_SYSFS", sysfs)
-    [cameras] = doctor.check_cameras()
+    monkeypatch.setattr(board, "DEV", dev)
+    monkeypatch.setattr(board, "V4L_SYSFS", sysfs)
+    [cameras] = board.check_cameras()
     assert cameras.ok is False and cameras.fix
     assert cameras.detail.startswith(f"{dev / 'video0'} (Fake Cam): does not open")
     assert "video-notes" not in cameras.detail
 
 
 def test_gpu_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "_gpus_from_torch", list)
+    monkeypatch.setattr(stack, "_gpus_from_torch", list)
     tools = tmp_path / "bin"
     write_tool(tools, "nvidia-smi", 'echo "NVIDIA H100 80GB HBM3, 550.54.15, 9.0"')
     monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
-    [gpu] = doctor.check_gpu()
+    [gpu] = stack.check_gpu()
     assert gpu.ok is True
     assert gpu.detail == "NVIDIA H100 80GB HBM3 (driver 550.54.15, compute 9.0) (via nvidia-smi)"
     write_tool(tools, "nvidia-smi", 'echo "NVIDIA-SMI has failed because it couldn\'t communicate"; exit 9')
-    [broken] = doctor.check_gpu()
+    [broken] = stack.check_gpu()
     assert broken.ok is False and "couldn't communicate" in broken.detail and broken.fix
 
 
@@ -248,7 +251,7 @@ def test_the_whole_doctor_is_quick_in_a_fresh_process(tmp_path: Path) -> None:
     json_path = tmp_path / "doctor.json"
     code = (
         "import sys; from pathlib import Path; from rich.console import Console; "
-        "from edgefusion.doctor import run_doctor; "
+        "from edgefusion.doctor.report import run_doctor; "
         "sys.exit(run_doctor(Console(width=160), Path(sys.argv[1])))"
     )
     start = time.monotonic()

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 from typing import Any
 
-from edgefusion import doctor
+from edgefusion.doctor import report, stack
 
 # doctor's probes that describe compute (audio devices, cameras and disk do not change latency)
 MACHINE_PROBES = {"edgefusion", "Python", "OS", "torch", "ONNX Runtime", "NVIDIA GPU", "TensorRT", "Jetson"}
@@ -14,13 +14,13 @@ MACHINE_PROBES = {"edgefusion", "Python", "OS", "torch", "ONNX Runtime", "NVIDIA
 
 def describe_machine() -> dict[str, Any]:
     """Date, CPU model and cores, and doctor's lines for the software and hardware that set the speed."""
-    probes = [p for p in doctor.PROBES if p.names[0] in MACHINE_PROBES]
-    checks, _ = doctor.collect(probes)
+    probes = [p for p in report.PROBES if p.names[0] in MACHINE_PROBES]
+    checks, _ = report.collect(probes)
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": doctor._cpu_model(),
+        "cpu": stack.cpu_model(),
         "cores": cores,
         "usable_cores": usable,
         "load_average": [round(x, 2) for x in os.getloadavg()],

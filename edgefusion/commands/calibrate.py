@@ -15,7 +15,7 @@ from edgefusion.data.corpora import load_clips
 from edgefusion.data.corpus import Clip
 from edgefusion.data.splits import parse_actors, select_actors, speaker_names, split_by_actor
 from edgefusion.data.store import ClipStore
-from edgefusion.doctor import check_tensorrt
+from edgefusion.doctor.stack import check_tensorrt
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs, claim, pending_path
 from edgefusion.wording import plural

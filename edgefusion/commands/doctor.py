@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from edgefusion.doctor import run_doctor
+from edgefusion.doctor.report import run_doctor
 
 
 @dataclass(frozen=True)
