@@ -58,16 +58,45 @@ def test_missing_or_unwritable_folders_fail_before_the_work(tmp_path: Path) -> N
     assert not list(tmp_path.glob(".*probe"))  # the probe is gone
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder: the probe cannot fail as root")
-def test_a_read_only_folder_fails_before_the_work(tmp_path: Path) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot create files in: a read-only one, or /sys for root (whom
+    file modes do not stop); skips where neither is available."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        return folder
     try:
-        with pytest.raises(EdgefusionError, match="cannot write in"):
-            check_outputs([("--out", folder / "m.pt")])
-    finally:
-        folder.chmod(stat.S_IRWXU)
+        (Path("/sys") / ".edgefusion-probe").touch()
+    except OSError:
+        return Path("/sys")
+    pytest.skip("root can write in /sys here: no folder refuses this process")
+
+
+def test_an_unwritable_folder_fails_before_the_work(tmp_path: Path) -> None:
+    folder = unwritable_folder(tmp_path)
+    with pytest.raises(EdgefusionError, match="cannot write in"):
+        check_outputs([("--out", folder / "m.pt")])
+
+
+def test_verbs_check_an_unwritable_folder_before_any_work(
+    tmp_path: Path, cremad_tones: Path, untrained_checkpoint: Path
+) -> None:
+    folder, cache = unwritable_folder(tmp_path), tmp_path / "cache"
+    clip = next((cremad_tones / "AudioWAV").glob("*.wav"))
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"an onnx file")  # refused before it is read
+    for args in (
+        ["train", cremad_tones, "--out", folder / "m.pt", "--epochs", "1"],
+        ["export", untrained_checkpoint, "-o", folder / "m.onnx"],
+        ["calibrate", onnx, cremad_tones, "-o", folder / "q.onnx", "--target", "cpu"],
+        ["eval", untrained_checkpoint, cremad_tones, "--json", folder / "e.json"],
+        ["run", untrained_checkpoint, "--audio", f"file://{clip}", "--fast", "--jsonl", folder / "e.jsonl"],
+        ["bench", untrained_checkpoint, "--runs", "1", "--json", folder / "b.json"],
+    ):
+        line = one_line_error(cli(*args, cache=cache, check=False))
+        assert f"cannot write in {folder}" in line, (args[0], line)
+    assert not cache.exists()  # each refused before reading a corpus
 
 
 def test_a_claim_refuses_a_second_writer_and_takes_over_a_dead_ones(tmp_path: Path) -> None:
