@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -536,12 +537,46 @@ def _usage_line(e: Exception) -> str:
     return f"{command}: {message} (see '{command} --help')"
 
 
+TYPE_NAMES = {"int": "INTEGER", "str": "TEXT", "float": "FLOAT", "path": "PATH"}
+
+
+def _option_type(param: Any, ctx: Any) -> str | None:
+    """An option's type as CLIs conventionally print it (INTEGER, PATH), nothing for a flag."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    label = param.display_type(ctx).strip("<>").removeprefix("list[").removesuffix("]")
+    return TYPE_NAMES.get(label.lower(), label.upper())
+
+
+def _help_option(cmd: Any, ctx: Any) -> Any:
+    option = type(cmd).get_help_option(cmd, ctx)
+    if option is not None and hasattr(option, "display_type_rich"):
+        option.display_type_rich = types.MethodType(_option_type, option)
+    return option
+
+
+def _conventional_help(command: Any) -> Any:
+    """typer 0.29 prints an option's type as ``<int>``, a flag's as ``<bool>`` and a required
+    argument in braces (``{DATA}``); print them as CLIs conventionally do (``INTEGER``, nothing,
+    ``DATA...``). Only the help text changes; typer releases without these hooks are left as they are."""
+    for cmd in (command, *getattr(command, "commands", {}).values()):
+        cmd.get_help_option = types.MethodType(_help_option, cmd)  # --help is made when asked for
+        for param in cmd.params:
+            if hasattr(param, "display_type_rich"):
+                param.display_type_rich = types.MethodType(_option_type, param)
+            if hasattr(param, "_usage_display_name"):
+                name = param.display_name_raw if param.required else f"[{param.display_name_raw}]"
+                param._usage_display_name = lambda name=name, many=param.nargs != 1: name + ("..." if many else "")
+    return command
+
+
 def main() -> None:
     # standalone_mode off: usage errors come here, to be said in one line like every other
     # error, instead of rich's boxed panel; the exit code is what the command or click gave
     args = sys.argv[1:] or ["--help"]  # `edgefusion` alone shows what it can do
     try:
-        code = app(args=args, prog_name="edgefusion", standalone_mode=False)
+        command = _conventional_help(typer.main.get_command(app))
+        code = command.main(args=args, prog_name="edgefusion", standalone_mode=False)
     except _usage_error_type() as e:
         err.print(f"[bold red]error:[/] {escape(_usage_line(e))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(getattr(e, "exit_code", 2))

@@ -194,3 +194,14 @@ def test_low_rate_stereo_and_short_clips_are_not_errors(tmp_path: Path, trained:
     report = tmp_path / "r.json"
     cli("eval", trained, data, "--json", report, cache=tmp_path)
     assert json.loads(report.read_text())["fused"]["n"] == 12
+
+
+def test_help_reads_as_conventional_help() -> None:
+    """No typer-0.29 type tags (<int>, <bool> on flags) or braces around required arguments."""
+    for verb in ("train", "eval", "calibrate", "run", "bench", "make-corpus"):
+        text = cli(verb, "--help").stdout
+        assert not re.search(r"<(int|bool|str|float|path|list\[[^\]]*\])>", text), (verb, text)
+        assert not re.search(r"\{[A-Z]+\}", text), (verb, text)
+    train = cli("train", "--help").stdout
+    assert "Usage: edgefusion train [OPTIONS] DATA..." in train
+    assert re.search(r"--epochs\s+INTEGER", train) and re.search(r"--calm-as-neutral\s+RAVDESS", train)
