@@ -1,3 +1,3 @@
-from edgefusion.cli import main
+from edgefusion.main import main
 
 main()
