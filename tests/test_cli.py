@@ -167,7 +167,12 @@ def test_no_verb_shows_the_help() -> None:
 def test_ctrl_c_stops_with_one_word(synthetic: Path, tmp_path: Path) -> None:
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), COLUMNS="160")
     cmd = [*EDGEFUSION, "train", str(synthetic), "--out", str(tmp_path / "m.pt"), "--epochs", "500"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    # a shell's background job starts with SIGINT ignored, and Python keeps an ignored SIGINT
+    # ignored: give the child the default disposition, as a terminal's foreground job has
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=restore
+    )
     assert proc.stderr is not None
     said = []
     for line in proc.stderr:  # the split is printed once the corpus is read: training is under way
