@@ -28,6 +28,7 @@ class BuildSettings:
 
 
 def run(s: BuildSettings, err: Console, out: Console) -> None:
+    """Compile ``s.onnx_path`` to an engine for this GPU and write its build record beside it."""
     onnx_path, out_path, precision, workspace = s.onnx_path, s.out_path, s.precision, s.workspace
     timing_cache, version_compatible, batch = s.timing_cache, s.version_compatible, s.batch
     calib_cache, dla_core = s.calib_cache, s.dla_core

@@ -45,6 +45,7 @@ class CalibrateSettings:
 
 
 def run(s: CalibrateSettings, err: Console, out: Console) -> None:
+    """Quantize ``s.onnx_path`` to INT8 from clips of ``s.data``; keep it only if the accuracy gate passes."""
     onnx_path, data, out_path, samples, method = s.onnx_path, s.data, s.out_path, s.samples, s.method
     target, calib_cache, trt_version, max_drop = s.target, s.calib_cache, s.trt_version, s.max_drop
     actors, eval_data, eval_actors, seed, threads = s.actors, s.eval_data, s.eval_actors, s.seed, s.threads

@@ -41,6 +41,7 @@ class EvalSettings:
 
 
 def run(s: EvalSettings, err: Console, out: Console) -> None:
+    """Score ``s.model_path`` on whole clips of every DATA: overall, per corpus, and speaker-adapted on ``s.adapt``."""
     model_path, datas, actors, json_path, plot, hop = s.model_path, s.datas, s.actors, s.json_path, s.plot, s.hop
     calm_as_neutral, cache_dir, adapt = s.calm_as_neutral, s.cache_dir, s.adapt
     from rich.progress import Progress

@@ -31,6 +31,7 @@ class ExportSettings:
 
 
 def run(s: ExportSettings, err: Console, out: Console) -> None:
+    """Trace ``s.checkpoint`` to ONNX; the file appears under ``s.out_path`` only once parity with PyTorch holds."""
     checkpoint, out_path, dynamic_batch, precision = s.checkpoint, s.out_path, s.dynamic_batch, s.precision
     opset, check_trt, trt_version, data, cache_dir = s.opset, s.check_trt, s.trt_version, s.data, s.cache_dir
     from edgefusion.artifact.graph import op_counts

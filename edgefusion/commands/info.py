@@ -25,6 +25,7 @@ class InfoSettings:
 
 
 def run(s: InfoSettings, out: Console) -> None:
+    """Print what ``s.model_path`` holds: size, parameters, MACs, config and contract (an ONNX: ops, metadata)."""
     model_path = s.model_path
     from edgefusion.runtime.runner import SUFFIX_BACKEND
 

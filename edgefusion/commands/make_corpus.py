@@ -26,6 +26,7 @@ class MakeCorpusSettings:
 
 
 def run(s: MakeCorpusSettings, err: Console) -> None:
+    """Write the synthetic corpus into ``s.folder`` (new, empty, or one make-corpus wrote)."""
     folder, actors, sentences, seed, video = s.folder, s.actors, s.sentences, s.seed, s.video
     from rich.progress import Progress
 

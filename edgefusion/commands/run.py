@@ -41,6 +41,7 @@ class RunSettings:
 
 
 def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
+    """Run ``s.model`` live on its sources until they end, ``s.duration`` or Ctrl-C; print the latency report."""
     model, audio_uri, video_uri, backend, threads = s.model, s.audio_uri, s.video_uri, s.backend, s.threads
     hop, smooth, duration, fast, jsonl, save_video = s.hop, s.smooth, s.duration, s.fast, s.jsonl, s.save_video
     overlay, cuda_graph, live_view, adapt = s.overlay, s.cuda_graph, s.live_view, s.adapt
