@@ -142,7 +142,7 @@ def train(
     from edgefusion.commands import train as verb
 
     settings = verb.TrainSettings(
-        datas=data, out_path=out_path, epochs=epochs, seed=seed, actors=actors, val_actors=val_actors,
+        datas=tuple(data), out_path=out_path, epochs=epochs, seed=seed, actors=actors, val_actors=val_actors,
         val_fraction=val_fraction, batch_size=batch_size, lr=lr, calm_as_neutral=calm_as_neutral,
         cache_dir=cache_dir, teachers=tuple(teacher or ()), window_seconds=window_seconds,
     )  # fmt: skip
@@ -177,7 +177,7 @@ def eval_(
     from edgefusion.commands import eval as verb
 
     settings = verb.EvalSettings(
-        model_path=model, datas=data, actors=actors, json_path=json_path, plot=plot, hop=hop,
+        model_path=model, datas=tuple(data), actors=actors, json_path=json_path, plot=plot, hop=hop,
         calm_as_neutral=calm_as_neutral, cache_dir=cache_dir, adapt=adapt,
     )  # fmt: skip
     verb.run(settings, err, out)

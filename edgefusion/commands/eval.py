@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +28,7 @@ class EvalSettings:
     """What ``edgefusion eval`` is asked to score."""
 
     model_path: Path
-    datas: Path | Sequence[Path]
+    datas: tuple[Path, ...]  # one folder per corpus
     actors: str | None
     json_path: Path | None
     plot: Path | None
@@ -54,8 +52,7 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
     if not model_path.exists():  # before the corpus is scanned and summarised
         raise EdgefusionError(located(model_path, "no such file"))
-    folders = [datas] if isinstance(datas, Path) else list(datas)
-    check_outputs([("--json", json_path), ("--plot", plot)], inputs=[("MODEL", model_path)], input_folders=folders)
+    check_outputs([("--json", json_path), ("--plot", plot)], inputs=[("MODEL", model_path)], input_folders=datas)
     corpora = load_corpora(datas, calm_as_neutral)
     clips = clips_of(corpora, actors)
     several = [c for c in corpora if any(clip.corpus == c.name for clip in clips)]
@@ -63,8 +60,7 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
         print_corpus_summaries(several, clips, err)
     else:
         err.print(corpus_summary(clips))
-    with ExitStack() as stack:  # every artifact, a checkpoint too, through its runner
-        model = stack.enter_context(open_runner(model_path))
+    with open_runner(model_path) as model:  # every artifact, a checkpoint too, through its runner
         cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
         err.print(f"running {model_path} with {model.description}")
         reference = reference_of(extra, model_path, adaptable) if adapt else None

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class TrainSettings:
     """What ``edgefusion train`` is asked to do (cli.py builds it from the command line)."""
 
-    datas: Path | Sequence[Path]
+    datas: tuple[Path, ...]  # one folder per corpus
     out_path: Path
     epochs: int | None
     seed: int
@@ -60,12 +60,11 @@ def run(s: TrainSettings, err: Console, out: Console) -> None:
             tcfg = replace(tcfg, **{name: value})
     if window_seconds is not None and not 0.5 <= window_seconds <= 10:
         raise EdgefusionError(f"--window-seconds must be between 0.5 and 10, got {window_seconds:g}")
-    folders = [datas] if isinstance(datas, Path) else list(datas)
     # before the corpora are read and the model trained: the checkpoint and its summary beside it
     check_outputs(
         [("--out", out_path), ("the training summary", out_path.with_suffix(".json"))],
         inputs=[("--teacher", t) for t in teachers],
-        input_folders=folders,
+        input_folders=datas,
     )
     with claim(out_path):  # a second training to the same --out is refused from the start
         from edgefusion.model.checkpoint import load_checkpoint
