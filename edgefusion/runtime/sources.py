@@ -29,7 +29,7 @@ import cv2
 from edgefusion.config import SAMPLE_RATE
 from edgefusion.runtime.audio_sources import RING_SECONDS, AudioSource, FileAudioSource, MicSource, mic_device
 from edgefusion.runtime.clock import Clock
-from edgefusion.runtime.source_uri import AUDIO_SCHEMES, VIDEO_SCHEMES, source_error, split_uri
+from edgefusion.runtime.source_uri import check_scheme, source_error, split_uri
 from edgefusion.runtime.video_sources import (
     CaptureVideoSource,
     FileVideoSource,
@@ -49,14 +49,12 @@ def open_audio(
     reads, downmixed and resampled to ``sample_rate``) -> ``FileAudioSource``. ``SourceError``
     (one line) for an unknown scheme, a missing or unreadable file, an absent device.
     """
-    scheme, rest = split_uri(uri)
+    scheme, rest = check_scheme(uri, "audio"), split_uri(uri)[1]  # an unknown scheme raises here
     if scheme == "none":
         return None
     if scheme == "mic":
         return MicSource(mic_device(rest), clock, sample_rate, uri=uri, ring_seconds=ring_seconds)
-    if scheme == "file":
-        return FileAudioSource(rest, clock, sample_rate, uri=uri, ring_seconds=ring_seconds)
-    raise source_error(uri, f"unknown audio source scheme {scheme!r}: use {AUDIO_SCHEMES}")  # as check_scheme
+    return FileAudioSource(rest, clock, sample_rate, uri=uri, ring_seconds=ring_seconds)  # file
 
 
 def open_video(uri: str, clock: Clock) -> VideoSource | None:
@@ -69,7 +67,7 @@ def open_video(uri: str, clock: Clock) -> VideoSource | None:
     node, GStreamer URIs on an OpenCV without GStreamer; a camera that does not open raises it
     at ``start()``.
     """
-    scheme, rest = split_uri(uri)
+    scheme, rest = check_scheme(uri, "video"), split_uri(uri)[1]  # an unknown scheme raises here
     if scheme == "none":
         return None
     if scheme == "file":
@@ -84,9 +82,7 @@ def open_video(uri: str, clock: Clock) -> VideoSource | None:
         return CaptureVideoSource(uri, clock, rest, cv2.CAP_V4L2, "V4L2 camera")
     if scheme == "csi":
         return csi_source(uri, rest, clock)
-    if scheme == "gst":
-        if not rest.strip():
-            raise source_error(uri, "empty GStreamer pipeline")
-        require_gstreamer(uri)
-        return CaptureVideoSource(uri, clock, rest, cv2.CAP_GSTREAMER, "GStreamer pipeline")
-    raise source_error(uri, f"unknown video source scheme {scheme!r}: use {VIDEO_SCHEMES}")
+    if not rest.strip():  # gst: check_scheme left no other
+        raise source_error(uri, "empty GStreamer pipeline")
+    require_gstreamer(uri)
+    return CaptureVideoSource(uri, clock, rest, cv2.CAP_GSTREAMER, "GStreamer pipeline")
