@@ -44,6 +44,13 @@ SPEC_IMAGES = ("native", "resize")
 # artifacts of models trained before speaker adaptation lack it.
 REFERENCE_KEY = "audio_reference"
 
+# Key, in a checkpoint and in every artifact's metadata, of the modalities the model was trained
+# on ("audio", "video"): a path that never saw data during training has untrained weights, and
+# the runtime and `eval` mask it. Artifacts of models trained before the key existed lack it and
+# are taken to know both (MODALITIES).
+MODALITIES_KEY = "modalities"
+MODALITIES = ("audio", "video")
+
 
 @dataclass(frozen=True)
 class ModelConfig:

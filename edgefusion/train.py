@@ -30,7 +30,7 @@ from edgefusion import __version__
 from edgefusion.adaptation import training_reference
 from edgefusion.atomic import write_text_atomic
 from edgefusion.config import ModelConfig, TrainConfig
-from edgefusion.data.corpus import Clip, corpus_summary
+from edgefusion.data.corpus import Clip, corpus_summary, trained_modalities
 from edgefusion.data.splits import speaker_names
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import Window, random_window
@@ -264,6 +264,7 @@ def train(
     model.load_state_dict(state)
     reference = _audio_reference(model, [*train_clips, *val_clips], store, tcfg, console)
     seconds = time.perf_counter() - t0
+    modalities = trained_modalities(train_clips)
     summary = {
         "edgefusion_version": __version__,
         "data": data_name,
@@ -271,6 +272,7 @@ def train(
         "val_actors": speaker_names(val_clips),
         "train_clips": len(train_clips),
         "val_clips": len(val_clips),
+        "modalities": modalities,
         "train_clips_per_corpus": dict(sorted(Counter(c.corpus for c in train_clips).items())),
         "epochs": epochs,
         "best_epoch": best_epoch,
@@ -286,6 +288,7 @@ def train(
         model,
         extra={"train": {k: summary[k] for k in ("data", "train_actors", "val_actors", "best_epoch", "seconds")}},
         reference=reference,
+        modalities=modalities,
     )
     summary_path = out.with_suffix(".json")
     write_text_atomic(summary_path, json.dumps(summary, indent=2))

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgefusion.config import MODALITIES
 from edgefusion.errors import DataError, located
 from edgefusion.labels import (
     CLASSES,
@@ -92,6 +93,12 @@ class Clip:
     def speaker(self) -> str:
         """The actor namespaced by its corpus, ``"emodb:03"``: ids of two corpora never collide."""
         return f"{self.corpus}:{self.actor}"
+
+
+def trained_modalities(clips: Sequence[Clip]) -> list[str]:
+    """The modalities ``clips`` carry data for, in ``MODALITIES`` order: what a model trained on them learns."""
+    have = {"audio": any(c.audio is not None for c in clips), "video": any(c.video is not None for c in clips)}
+    return [m for m in MODALITIES if have[m]]
 
 
 @dataclass(frozen=True)

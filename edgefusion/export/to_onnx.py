@@ -22,7 +22,7 @@ from edgefusion.artifact.contract import GRAPH_OUTPUTS as OUTPUTS
 from edgefusion.artifact.contract import contract
 from edgefusion.artifact.graph import constants_to_initializers, outputs_as_leaves
 from edgefusion.artifact.metadata import ArtifactMeta, new_meta, save_onnx, set_metadata
-from edgefusion.config import REFERENCE_KEY
+from edgefusion.config import MODALITIES_KEY, REFERENCE_KEY
 from edgefusion.errors import EdgefusionError
 from edgefusion.export.fp16 import to_fp16
 from edgefusion.model.checkpoint import load_checkpoint
@@ -136,6 +136,8 @@ def export_checkpoint(
     meta.extra["source"] = {"checkpoint": Path(checkpoint).name, "train": ckpt.get("extra", {}).get("train", {})}
     if ckpt.get(REFERENCE_KEY) is not None:  # the training mean that speaker adaptation centres on
         meta.extra[REFERENCE_KEY] = ckpt[REFERENCE_KEY]
+    if ckpt.get(MODALITIES_KEY) is not None:  # what it learned; the runtime masks the rest
+        meta.extra[MODALITIES_KEY] = ckpt[MODALITIES_KEY]
     meta.extra["export"] = {"opset": opset, "simplified": simplified, "torch": torch.__version__}
     set_metadata(graph, meta)
     path = save_onnx(graph, out)

@@ -16,7 +16,7 @@ import torch
 
 from edgefusion import __version__
 from edgefusion.atomic import write_atomic
-from edgefusion.config import REFERENCE_KEY, ModelConfig
+from edgefusion.config import MODALITIES, MODALITIES_KEY, REFERENCE_KEY, ModelConfig
 from edgefusion.errors import CheckpointError, located
 from edgefusion.labels import CLASSES
 from edgefusion.model.network import EmotionNet
@@ -34,6 +34,7 @@ def save_checkpoint(
     model: EmotionNet,
     extra: dict[str, Any] | None = None,
     reference: Sequence[float] | None = None,
+    modalities: Sequence[str] | None = None,
 ) -> Path:
     payload = {
         "format": FORMAT,
@@ -47,6 +48,8 @@ def save_checkpoint(
     }
     if reference is not None:
         payload[REFERENCE_KEY] = [float(x) for x in reference]
+    if modalities is not None:
+        payload[MODALITIES_KEY] = list(modalities)
     return write_atomic(path, lambda f: torch.save(payload, f))
 
 
@@ -104,6 +107,11 @@ def load_checkpoint(path: str | Path) -> tuple[EmotionNet, dict[str, Any]]:
     if reference is not None and (not isinstance(reference, list) or len(reference) != cfg.embed_dim):
         size = len(reference) if isinstance(reference, list) else type(reference).__name__
         problem = f"audio reference of {size} values, the model's embedding has {cfg.embed_dim}"
+        raise CheckpointError(located(path, problem))
+    modalities = payload.get(MODALITIES_KEY)
+    valid = isinstance(modalities, list) and modalities and not set(modalities) - set(MODALITIES)
+    if modalities is not None and not valid:
+        problem = f"trained modalities {modalities!r} are not a list drawn from {', '.join(MODALITIES)}"
         raise CheckpointError(located(path, problem))
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model.eval(), meta

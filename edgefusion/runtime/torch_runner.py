@@ -10,7 +10,7 @@ import torch
 from edgefusion.artifact.contract import GRAPH_INPUTS as INPUTS
 from edgefusion.artifact.contract import contract
 from edgefusion.artifact.metadata import ArtifactMeta, new_meta
-from edgefusion.config import REFERENCE_KEY
+from edgefusion.config import MODALITIES_KEY, REFERENCE_KEY
 from edgefusion.errors import located
 from edgefusion.model.checkpoint import load_checkpoint
 from edgefusion.model.network import EmotionNet
@@ -35,6 +35,8 @@ class TorchRunner(Runner):
         artifact = new_meta(model.cfg, list(meta["classes"]), contract(model.cfg, "B"), "fp32")
         if meta.get(REFERENCE_KEY) is not None:
             artifact.extra[REFERENCE_KEY] = meta[REFERENCE_KEY]
+        if meta.get(MODALITIES_KEY) is not None:
+            artifact.extra[MODALITIES_KEY] = meta[MODALITIES_KEY]
         return artifact
 
     def _activate(self) -> None:
