@@ -53,7 +53,7 @@ def session_wav(clips: list[Clip], store: ClipStore, path: Path, rate: int) -> l
 
 def replay(model: Path, wav: Path, jsonl: Path, adapt: bool, threads: int) -> list[dict]:
     cmd = [sys.executable, "-m", "edgefusion", "run", str(model), "--audio", f"file://{wav}", "--fast", "--print",
-           "--jsonl", str(jsonl), "--threads", str(threads), *(["--adapt"] if adapt else [])]  # fmt: skip
+           "--jsonl", str(jsonl), "--threads", str(threads), "--adapt" if adapt else "--no-adapt"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise EdgefusionError(f"edgefusion run failed: {proc.stderr.strip().splitlines()[-1]}")
@@ -61,7 +61,9 @@ def replay(model: Path, wav: Path, jsonl: Path, adapt: bool, threads: int) -> li
 
 
 def clip_probs(events: list[dict], spans: list[tuple[float, float]], window: float) -> np.ndarray:
-    """[clips, C]: mean raw fused probabilities of the events whose window lies inside each clip."""
+    """[clips, C]: mean raw fused probabilities of the decided events whose window lies inside each clip
+    (a clip the VAD heard no speech in gets uniform probabilities, a miss unless by chance)."""
+    events = [e for e in events if e["label"] is not None]
     ends = np.array([e["t"] for e in events])
     probs = np.array([[e["raw"]["fused"][c] for c in CLASSES] for e in events])
     out = np.zeros((len(spans), len(CLASSES)))
@@ -69,7 +71,7 @@ def clip_probs(events: list[dict], spans: list[tuple[float, float]], window: flo
         inside = (ends - window >= start - 1e-6) & (ends <= end + 1e-6)
         if not inside.any():
             inside = (ends > start) & (ends <= end + 1e-6)
-        out[i] = probs[inside].mean(axis=0)
+        out[i] = probs[inside].mean(axis=0) if inside.any() else 1.0 / len(CLASSES)
     return out
 
 

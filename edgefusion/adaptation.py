@@ -15,8 +15,9 @@ to take the speaker's mean, both without labels:
 
 - scoring a corpus (``edgefusion eval --adapt``): each clip is centred on its speaker's OTHER
   clips, so a clip never informs its own shift (``leave_one_out_shifts``);
-- live (``edgefusion run --adapt``): a running mean over the session's voiced windows, applied
-  once it holds ``MIN_WINDOWS`` of them (``RunningCentre``).
+- live (``edgefusion run``, on by default): a running mean over the session's voiced windows
+  (those the voice activity detector passes as speech), applied once it holds ``MIN_WINDOWS``
+  of them (``RunningCentre``).
 
 Limits: a speaker's mean is a neutral point only if the speech it averages spans that
 speaker's range; a session in one emotion throughout centres that emotion away.
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from edgefusion.evaluate import ClipPredictions
 
 MIN_WINDOWS = 8  # live: voiced windows averaged before the first shift
-VOICED_DBFS = -45.0  # live: a window quieter than this (RMS, dB full scale) is not averaged
 
 
 class AdaptationError(EdgefusionError):
@@ -89,12 +89,6 @@ def leave_one_out_shifts(preds: ClipPredictions, speakers: Sequence[str], refere
             if others > 0:
                 shifts[i] = reference - (total - sums[i]) / others
     return shifts
-
-
-def voiced(samples: np.ndarray, floor_dbfs: float = VOICED_DBFS) -> bool:
-    """Whether a PCM window [S] in [-1, 1] is loud enough to be speech rather than room noise."""
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
-    return 20.0 * np.log10(max(rms, 1e-10)) >= floor_dbfs
 
 
 class RunningCentre:

@@ -30,8 +30,9 @@ from edgefusion.data.corpus import Clip
 from edgefusion.data.store import ClipStore
 from edgefusion.data.windows import Window, clip_seconds, cut_window, scoring_starts
 from edgefusion.labels import CLASSES, NUM_CLASSES
-from edgefusion.metrics import Scores, score, softmax
+from edgefusion.metrics import NO_DECISION, Scores, score, softmax
 from edgefusion.runtime.runner import Runner
+from edgefusion.runtime.vad import MIN_SHARE, Vad, speech_shares
 
 if TYPE_CHECKING:
     from edgefusion.model.network import EmotionNet
@@ -77,20 +78,26 @@ class ClipPredictions:
     # None where the model gives no embedding (an artifact exported before speaker adaptation)
     embedding_sums: np.ndarray | None = None
     embedding_counts: np.ndarray | None = None
+    decided: np.ndarray | None = None  # bool [N]: the clip had a window to decide on (None: all had)
+
+    def predictions(self, name: str = "fused") -> np.ndarray:
+        """int [N]: each clip's predicted class by output ``name``, ``NO_DECISION`` where it had none."""
+        preds = self.probs[name].argmax(1)
+        return preds if self.decided is None else np.where(self.decided, preds, NO_DECISION)
 
     def scores(self) -> dict[str, Scores]:
-        out = {"fused": score(self.labels, self.probs["fused"].argmax(1))}
+        out = {"fused": score(self.labels, self.predictions())}
         for name in ("audio", "video"):
             mask = self.has[name]
             if mask.any():
-                out[name] = score(self.labels[mask], self.probs[name][mask].argmax(1))
+                out[name] = score(self.labels[mask], self.predictions(name)[mask])
         return out
 
 
 def corpus_scores(preds: ClipPredictions, clips: Sequence[Clip]) -> dict[str, Scores]:
     """The fused output scored on each corpus's clips alone, by corpus name in sorted order."""
     corpora = np.array([c.corpus for c in clips])
-    fused = preds.probs["fused"].argmax(1)
+    fused = preds.predictions()
     return {name: score(preds.labels[corpora == name], fused[corpora == name]) for name in sorted(set(corpora))}
 
 
@@ -134,11 +141,15 @@ def predict_clips(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     shifts: np.ndarray | None = None,
+    vad: Vad | None = None,
 ) -> ClipPredictions:
     """Clip-level probabilities from every output head (window probabilities averaged).
 
     ``model`` is a module (training) or an active runner of any backend (eval of artifacts).
     ``shifts`` [N, D]: each clip's speaker shift, fed to every window of the clip (None: unadapted).
+    Each window is scored as the live runtime would: without the modalities a runner's model was
+    not trained on and, with ``vad``, without its audio when the VAD hears too little speech in
+    it. A window left with nothing is not scored; a clip with no scored window has no decision.
     """
     is_module = not isinstance(model, Runner)
     cfg = model.cfg if is_module else model.meta.config
@@ -165,14 +176,24 @@ def predict_clips(
             np.add.at(emb_counts, [rows[j] for j in heard], 1)
         pending.clear()
 
+    trained = set(model.trained) if isinstance(model, Runner) else {"audio", "video"}
     has_audio = np.zeros(len(clips), dtype=bool)
     has_video = np.zeros(len(clips), dtype=bool)
     for i, clip in enumerate(clips):
         audio, track = store.audio(clip), store.faces(clip)
+        audio = audio if "audio" in trained else None
+        track = track if "video" in trained else None
         has_audio[i] = audio is not None
         has_video[i] = track is not None and len(track.crops) > 0
-        for start in scoring_starts(clip_seconds(audio, track, cfg.sample_rate), cfg.window_seconds, hop):
-            pending.append((i, cut_window(audio, track, start, cfg)))
+        starts = scoring_starts(clip_seconds(audio, track, cfg.sample_rate), cfg.window_seconds, hop)
+        voiced = _voiced(vad, audio, starts, cfg) if vad is not None and audio is not None else None
+        for j, start in enumerate(starts):
+            window = cut_window(audio, track, start, cfg)
+            if voiced is not None and not voiced[j]:
+                window.audio = None
+            if window.audio is None and window.video is None:
+                continue
+            pending.append((i, window))
             if len(pending) >= batch_size:
                 flush()
         if progress is not None:
@@ -184,8 +205,18 @@ def predict_clips(
     probs = {k: v / np.maximum(counts, 1)[:, None] for k, v in sums.items()}
     labels = np.array([c.label for c in clips], dtype=np.int64)
     has = {"audio": has_audio, "video": has_video}
-    return ClipPredictions(labels, probs, has, emb_sums, emb_counts)
+    decided = counts > 0
+    return ClipPredictions(labels, probs, has, emb_sums, emb_counts, None if decided.all() else decided)
 
+
+def _voiced(vad: Vad, audio: np.ndarray, starts: Sequence[float], cfg: ModelConfig) -> np.ndarray:
+    """bool [W]: whether the VAD passes each window of the clip starting at ``starts`` (seconds)."""
+    window = cfg.window_samples
+    samples = np.asarray(audio, dtype=np.float32)
+    if len(samples) < window:  # a short clip's one window is padded with silence, as cut_window pads it
+        samples = np.pad(samples, (0, window - len(samples)))
+    first = np.minimum(np.round(np.asarray(starts) * cfg.sample_rate).astype(np.int64), len(samples) - window)
+    return speech_shares(vad, samples, first, window) >= MIN_SHARE[vad.name]
 
 
 def predict_adapted(
@@ -195,13 +226,15 @@ def predict_adapted(
     reference: np.ndarray,
     hop: float = SCORING_HOP,
     progress: Callable[[int], None] | None = None,
+    vad: Vad | None = None,
 ) -> tuple[ClipPredictions, ClipPredictions, np.ndarray]:
     """``(unadapted, adapted, shifts)``: the clips scored as they are, then again with each clip's
     audio embedding centred on its speaker's *other* clips (``leave_one_out_shifts``; no label is
     used and no clip informs its own shift). ``reference``: the training clips' mean embedding."""
-    plain = predict_clips(model, clips, store, hop, progress=progress)
+    plain = predict_clips(model, clips, store, hop, progress=progress, vad=vad)
     shifts = leave_one_out_shifts(plain, [c.speaker for c in clips], reference)
-    return plain, predict_clips(model, clips, store, hop, progress=progress, shifts=shifts), shifts
+    return plain, predict_clips(model, clips, store, hop, progress=progress, shifts=shifts, vad=vad), shifts
+
 
 def plot_confusion(scores: dict[str, Scores], path: str | Path, title: str = "") -> Path:
     """One confusion-matrix panel (row-normalised, counts annotated) per scored output."""

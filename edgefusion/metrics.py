@@ -22,16 +22,21 @@ class Scores:
     macro_f1: float
     recall: dict[str, float]
     confusion: list[list[int]]  # rows: true class, columns: predicted class
+    undecided: int = 0  # clips with no decision (a miss each; in no confusion column)
 
     def to_dict(self) -> dict:
         return {
             "n": self.n,
+            "undecided": self.undecided,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "recall": self.recall,
             "confusion": self.confusion,
             "classes": list(CLASSES),
         }
+
+
+NO_DECISION = -1  # a clip's prediction when no window of it was decided
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, k: int = len(CLASSES)) -> np.ndarray:
@@ -42,10 +47,14 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, k: int = len(CLASSES
 
 def score(labels: np.ndarray, preds: np.ndarray) -> Scores:
     """Metrics of predicted class indices against true ones. Macro-F1 averages the classes
-    present in ``labels`` (a class absent from the data would otherwise score 0)."""
+    present in ``labels`` (a class absent from the data would otherwise score 0). A prediction of
+    ``NO_DECISION`` (the clip gave the model nothing to decide on, e.g. no speech) is a miss: it
+    counts in ``n`` and against accuracy and recall, and in no column of the confusion matrix."""
     labels, preds = np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64)
-    cm = confusion_matrix(labels, preds)
-    support, predicted, hits = cm.sum(1), cm.sum(0), np.diag(cm)
+    decided = preds != NO_DECISION
+    cm = confusion_matrix(labels[decided], preds[decided])
+    support = np.bincount(labels, minlength=len(CLASSES))
+    predicted, hits = cm.sum(0), np.diag(cm)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(support > 0, hits / np.maximum(support, 1), 0.0)
         precision = np.where(predicted > 0, hits / np.maximum(predicted, 1), 0.0)
@@ -57,4 +66,5 @@ def score(labels: np.ndarray, preds: np.ndarray) -> Scores:
         macro_f1=float(f1[present].mean()) if present.any() else 0.0,
         recall={c: float(r) for c, r, p in zip(CLASSES, recall, present, strict=True) if p},
         confusion=cm.tolist(),
+        undecided=int((~decided).sum()),
     )

@@ -242,6 +242,7 @@ def stream_all(entries: Sequence[Entry], s: BenchSettings, console: Console) -> 
     from edgefusion.runtime.pipeline import StreamSettings
     from edgefusion.runtime.session import LatencyRecorder, stream
     from edgefusion.runtime.sources import open_audio, open_video
+    from edgefusion.runtime.vad import DEFAULT_VAD, SpeechGate, open_vad
 
     assert s.audio is not None
     for entry in entries:
@@ -252,8 +253,10 @@ def stream_all(entries: Sequence[Entry], s: BenchSettings, console: Console) -> 
         video = open_video(s.video, clock) if s.video else None
         recorder = LatencyRecorder()
         settings = StreamSettings(hop=s.hop, duration=s.stream_seconds)
+        cfg = entry.runner.meta.config
+        gate = SpeechGate(open_vad(DEFAULT_VAD), cfg.window_seconds, cfg.sample_rate)  # as `run` decides
         with console.status(f"streaming {s.audio} through {entry.name} in real time"):
-            summary = stream(entry.runner, audio, video, clock, settings, [recorder])
+            summary = stream(entry.runner, audio, video, clock, settings, [recorder], gate=gate)
         stages = {stage: {k: round(v, 3) for k, v in q.items()} for stage, q in recorder.percentiles().items()}
         entry.results["stream"] = {
             "events": summary.events,

@@ -36,6 +36,8 @@ class EvalSettings:
     calm_as_neutral: bool
     cache_dir: Path | None
     adapt: bool = False
+    vad: bool = False  # score as the live runtime gates: a window's audio counts only when the VAD hears speech
+    vad_backend: str | None = None  # None: the default VAD
 
 
 def run(s: EvalSettings, err: Console, out: Console) -> None:
@@ -47,9 +49,14 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
     from edgefusion.adaptation import reference_of
     from edgefusion.evaluate import plot_confusion, predict_adapted, predict_clips
     from edgefusion.runtime.runner import open_runner
+    from edgefusion.runtime.vad import DEFAULT_VAD, open_vad
+
+    vad = open_vad(s.vad_backend or DEFAULT_VAD) if s.vad else None
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
+    if s.vad_backend is not None and not s.vad:
+        raise EdgefusionError(f"--vad-backend {s.vad_backend} without --vad: add --vad to score with it")
     if not model_path.exists():  # before the corpus is scanned and summarised
         raise EdgefusionError(located(model_path, "no such file"))
     check_outputs([("--json", json_path), ("--plot", plot)], inputs=[("MODEL", model_path)], input_folders=datas)
@@ -63,6 +70,10 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
     with open_runner(model_path) as model:  # every artifact, a checkpoint too, through its runner
         cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
         err.print(f"running {model_path} with {model.description}")
+        if model.masked:
+            err.print(f"trained on {' and '.join(model.trained)} only: scored without its {' and '.join(model.masked)}")
+        if vad is not None and "audio" not in model.trained:
+            raise EdgefusionError(located(model_path, "--vad gates the audio, and this model was not trained on it"))
         reference = reference_of(extra, model_path, adaptable) if adapt else None
         store = ClipStore(cfg, cache_dir)
         with Progress(console=err, transient=True) as bar:
@@ -70,9 +81,9 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
             advance = lambda n: bar.advance(task, n)  # noqa: E731
             adapted, lone = None, 0
             if reference is None:
-                preds = predict_clips(model, clips, store, hop, progress=advance)
+                preds = predict_clips(model, clips, store, hop, progress=advance, vad=vad)
             else:  # and again, each clip centred on its speaker's other clips
-                preds, adapted, shifts = predict_adapted(model, clips, store, reference, hop, progress=advance)
+                preds, adapted, shifts = predict_adapted(model, clips, store, reference, hop, progress=advance, vad=vad)
                 # clips with audio whose speaker has no other such clip: nothing to centre on
                 assert preds.embedding_counts is not None  # leave_one_out_shifts raised otherwise
                 lone = int(((preds.embedding_counts > 0) & ~shifts.any(axis=1)).sum())
@@ -96,6 +107,12 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
                 f"{lone} of {plural(len(clips), 'clip')} scored unadapted in those figures: their speaker has no "
                 "other clip with audio to centre them on"
             )
+    if vad is not None:
+        undecided = plain["fused"].undecided
+        out.print(
+            f"voice activity ({vad.name}): a window's audio counts only when the VAD hears speech in it; "
+            f"{plural(undecided, 'clip')} without a voiced window, scored as misses"
+        )
     if json_path is not None:
         report: dict[str, Any] = {
             "model": str(model_path),
@@ -103,6 +120,7 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
             "actors": speaker_names(clips),
             "hop_seconds": hop,
             "scoring": "window probabilities averaged over the clip",
+            "vad": vad.name if vad is not None else None,
             **{k: s.to_dict() for k, s in plain.items()},
         }
         if adapted is not None:

@@ -5,15 +5,22 @@ the next hop takes the newest data; nothing queues. Each event carries the time,
 the fused and per-modality probabilities, ``present``, and the latency of every stage in ms:
 
 - ``audio_age`` / ``frame_age``: how old the newest audio sample and face frame were at the hop;
-- ``preprocess``: snapshotting the ring buffers and building the feed;
+- ``vad``: the voice activity detector on the hop's new audio (with a ``SpeechGate``);
+- ``preprocess``: snapshotting the ring buffers and building the feed (the VAD excluded);
 - ``inference``: ``runner.infer``;
 - ``postprocess``: softmax, smoothing and building the event;
-- ``pipeline``: preprocess + postprocess, what the pipeline adds to inference;
+- ``pipeline``: preprocess + postprocess, what the pipeline adds to inference and the VAD;
 - ``total``: from the hop's start to the event being ready.
 
-With a ``RunningCentre`` (``edgefusion run --adapt``) each hop is fed the speaker's shift so far
-and, when its window is voiced, adds its audio embedding to the speaker's running mean; the
-event's ``adapted`` says whether a shift was applied.
+Decisions rest on what the model can use. With a ``SpeechGate``, a window whose speech share is
+below the gate's is not speech: its audio is marked absent, and the event carries the share
+(``speech``). A modality the model was not trained on is never marked present. A hop left with
+nothing present is not inferred: its event has no label (``label`` None, "no speech"), and the
+smoothing starts afresh at the next decision.
+
+With a ``RunningCentre`` (speaker adaptation, which needs the gate) each hop is fed the speaker's
+shift so far, and each voiced window adds its audio embedding to the speaker's running mean;
+the event's ``adapted`` says whether a shift was applied, ``adaptation`` how far it has warmed up.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgefusion.adaptation import RunningCentre, voiced
+from edgefusion.adaptation import RunningCentre
 from edgefusion.artifact.contract import EMBEDDING_OUTPUT, SHIFT_INPUT
 from edgefusion.config import LIVE_HOP
 from edgefusion.metrics import softmax
 from edgefusion.runtime.clock import Clock
 from edgefusion.runtime.face_stage import MAX_CROP_AGE
 from edgefusion.runtime.runner import Runner
+from edgefusion.runtime.vad import SpeechGate
 
 DEFAULT_SMOOTH = 0.5
 
@@ -49,15 +57,17 @@ class StreamSettings:
 class Event:
     t: float
     hop: int
-    label: str
-    probs: dict[str, float]  # smoothed fused probabilities
-    raw: dict[str, dict[str, float]]  # unsmoothed "fused", "audio", "video" probabilities
+    label: str | None  # None: nothing the model can use was present (no speech, no face); no inference ran
+    probs: dict[str, float]  # smoothed fused probabilities ({} without a label)
+    raw: dict[str, dict[str, float]]  # unsmoothed "fused", "audio", "video" probabilities ({} without a label)
     present: dict[str, bool]
     latency_ms: dict[str, float]
     skipped: int  # hops skipped so far
     overflows: int  # audio input overflows so far
     box: tuple[int, int, int, int] | None = None  # face box (x, y, w, h) in the frame
     adapted: bool = False  # whether the audio embedding was centred on the speaker
+    speech: float | None = None  # the window's speech share by the VAD, 0-1 (None without one)
+    adaptation: tuple[int, int] | None = None  # (voiced windows averaged, windows needed) with adaptation on
     frame: Any = field(default=None, repr=False)  # the newest frame (for video sinks), not serialised
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,7 +83,16 @@ class Event:
             "overflows": self.overflows,
             "box": list(self.box) if self.box else None,
             "adapted": self.adapted,
+            "speech": None if self.speech is None else round(self.speech, 3),
+            "adaptation": None if self.adaptation is None else list(self.adaptation),
         }
+
+    @property
+    def status(self) -> str:
+        """The label, or why there is none ("no speech" when the VAD heard none, else "no input")."""
+        if self.label is not None:
+            return self.label
+        return "no speech" if self.speech is not None else "no input"
 
 
 class Sink(Protocol):
@@ -121,10 +140,15 @@ class Pipeline:
         settings: StreamSettings,
         sinks: Sequence[Sink] = (),
         centre: RunningCentre | None = None,
+        gate: SpeechGate | None = None,
     ) -> None:
-        """``centre``: speaker adaptation from the session's running mean (the runner must be adaptable)."""
+        """``centre``: speaker adaptation from the session's running mean (the runner must be
+        adaptable, and ``gate`` given: the mean takes voiced windows only). ``gate``: decide on
+        speech only, fed each hop's new audio."""
         if audio is None and faces is None:
             raise ValueError("the pipeline needs at least one source")
+        if centre is not None and gate is None:
+            raise ValueError("speaker adaptation averages voiced windows: it needs a SpeechGate")
         self.runner, self.audio, self.faces, self.clock = runner, audio, faces, clock
         self.settings, self.sinks = settings, list(sinks)
         cfg = runner.meta.config
@@ -137,7 +161,9 @@ class Pipeline:
             "video": np.zeros((1, self.frames, self.size, self.size, 3), dtype=np.uint8),
             "present": np.zeros((1, 2), dtype=np.float32),
         }
-        self.centre = centre
+        self.centre, self.gate = centre, gate
+        self.hop_samples = min(self.window, round(settings.hop * cfg.sample_rate))
+        self.uses = {m: m in runner.trained for m in ("audio", "video")}  # untrained: never present
         if centre is not None:
             self.feed[SHIFT_INPUT] = np.zeros((1, cfg.embed_dim), dtype=np.float32)
         self.smoothed: np.ndarray | None = None
@@ -151,21 +177,28 @@ class Pipeline:
         return all(s is None or s.ended for s in (self.audio, self.faces))
 
     def step(self, hop: int, hop_start: float) -> Event:
-        """One hop: snapshot, infer, smooth; ``hop_start`` is the perf_counter time the hop began."""
+        """One hop: snapshot, gate, infer, smooth; ``hop_start`` is the perf_counter time the hop began."""
         now = self.clock.now()
         t0 = time.perf_counter()
         audio_age = frame_age = float("nan")
+        vad_s, speech = 0.0, None
         present = self.feed["present"]
         present[:] = 0.0
         if self.audio is not None:
             snap = self.audio.snapshot(self.window)
             self.feed["audio"][0] = snap.samples
-            present[0, 0] = 1.0 if snap.live else 0.0
+            heard = snap.live and self.uses["audio"]
+            if self.gate is not None:
+                v0 = time.perf_counter()
+                speech = self.gate.update(snap.samples[-self.hop_samples :])
+                vad_s = time.perf_counter() - v0
+                heard = heard and self.gate.voiced(speech)
+            present[0, 0] = 1.0 if heard else 0.0
             audio_age = snap.age * 1e3
         box = frame = None
         if self.faces is not None:
             crops, box, age, frame = self.faces.snapshot(now)
-            if crops is not None and age <= self.settings.max_face_age:
+            if crops is not None and age <= self.settings.max_face_age and self.uses["video"]:
                 self.feed["video"][0] = crops
                 present[0, 1] = 1.0
             frame_age = age * 1e3
@@ -174,22 +207,30 @@ class Pipeline:
             adapted = self.centre.ready and bool(present[0, 0])
             self.feed[SHIFT_INPUT][0] = self.centre.shift() if adapted else 0.0
         t1 = time.perf_counter()
-        out = self.runner.infer(self.feed)
+        decided = bool(present.any())
+        out = self.runner.infer(self.feed) if decided else None
         t2 = time.perf_counter()
-        if self.centre is not None and present[0, 0] and voiced(self.feed["audio"][0]):
-            self.centre.add(out[EMBEDDING_OUTPUT][0])
-        fused = softmax(out["logits"][0].astype(np.float64))
-        if self.smoothed is None or self.settings.smooth <= 0:
-            self.smoothed = fused
+        label, probs, raw_named = None, {}, {}
+        if out is not None:
+            if self.centre is not None and present[0, 0]:  # voiced: the gate passed it
+                self.centre.add(out[EMBEDDING_OUTPUT][0])
+            fused = softmax(out["logits"][0].astype(np.float64))
+            if self.smoothed is None or self.settings.smooth <= 0:
+                self.smoothed = fused
+            else:
+                self.smoothed = self.settings.smooth * self.smoothed + (1 - self.settings.smooth) * fused
+            raw = {"fused": fused, "audio": softmax(out["audio_logits"][0]), "video": softmax(out["video_logits"][0])}
+            label = self.classes[int(self.smoothed.argmax())]
+            probs = dict(zip(self.classes, map(float, self.smoothed), strict=True))
+            raw_named = {m: dict(zip(self.classes, map(float, p), strict=True)) for m, p in raw.items()}
         else:
-            self.smoothed = self.settings.smooth * self.smoothed + (1 - self.settings.smooth) * fused
-        raw = {"fused": fused, "audio": softmax(out["audio_logits"][0]), "video": softmax(out["video_logits"][0])}
+            self.smoothed = None  # the next utterance starts afresh
         event = Event(
             t=now,
             hop=hop,
-            label=self.classes[int(self.smoothed.argmax())],
-            probs=dict(zip(self.classes, map(float, self.smoothed), strict=True)),
-            raw={m: dict(zip(self.classes, map(float, p), strict=True)) for m, p in raw.items()},
+            label=label,
+            probs=probs,
+            raw=raw_named,
             present={"audio": bool(present[0, 0]), "video": bool(present[0, 1])},
             latency_ms={},
             skipped=self.skipped,
@@ -197,15 +238,18 @@ class Pipeline:
             box=(int(box.x), int(box.y), int(box.w), int(box.h)) if box is not None else None,
             frame=None if frame is None else frame.image,
             adapted=adapted,
+            speech=speech,
+            adaptation=None if self.centre is None else (self.centre.count, self.centre.min_windows),
         )
         t3 = time.perf_counter()
         event.latency_ms = {
             "audio_age": audio_age,
             "frame_age": frame_age,
-            "preprocess": (t1 - t0) * 1e3,
-            "inference": (t2 - t1) * 1e3,
+            "vad": vad_s * 1e3 if self.gate is not None else float("nan"),
+            "preprocess": (t1 - t0 - vad_s) * 1e3,
+            "inference": (t2 - t1) * 1e3 if decided else float("nan"),
             "postprocess": (t3 - t2) * 1e3,
-            "pipeline": (t1 - t0 + t3 - t2) * 1e3,
+            "pipeline": (t1 - t0 - vad_s + t3 - t2) * 1e3,
             "total": (t3 - hop_start) * 1e3,
         }
         return event

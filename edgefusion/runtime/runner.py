@@ -17,6 +17,7 @@ import numpy as np
 
 from edgefusion.artifact.contract import EMBEDDING_OUTPUT, INPUTS, SHIFT_INPUT
 from edgefusion.artifact.metadata import ArtifactMeta
+from edgefusion.config import MODALITIES, MODALITIES_KEY
 from edgefusion.errors import EdgefusionError, located
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -88,6 +89,20 @@ class Runner(ABC):
         return tuple(t["name"] for t in self.meta.contract if t["io"] == "out")
 
     @property
+    def trained(self) -> tuple[str, ...]:
+        """The modalities the model was trained on (its metadata's ``modalities``; both when it
+        predates the record). ``infer`` marks the others absent, whatever the feed says."""
+        value = self.meta.extra.get(MODALITIES_KEY)
+        if not isinstance(value, list) or not value:
+            return MODALITIES
+        return tuple(m for m in MODALITIES if m in value)
+
+    @property
+    def masked(self) -> tuple[str, ...]:
+        """The modalities ``infer`` masks: those the model never learned."""
+        return tuple(m for m in MODALITIES if m not in self.trained)
+
+    @property
     def adaptable(self) -> bool:
         """Whether the artifact takes a speaker shift and gives the audio embedding."""
         names = {t["name"] for t in self.meta.contract}
@@ -97,6 +112,10 @@ class Runner(ABC):
         missing = [k for k in INPUTS if k not in feed and k != "video"]
         if missing:
             raise RunnerError(f"feed lacks {', '.join(missing)}; the model takes {', '.join(INPUTS)}")
+        if self.masked:  # an untrained path must not move the decision: mark it absent (a copy)
+            present = np.array(feed["present"], dtype=np.float32, copy=True)
+            present[:, [MODALITIES.index(m) for m in self.masked]] = 0.0
+            feed = {**feed, "present": present}
         no_video = "video" not in feed
         if no_video and np.asarray(feed["present"])[:, 1].any():
             raise RunnerError("feed marks video present in some rows but gives no video")

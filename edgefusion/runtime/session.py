@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from edgefusion.runtime.audio_sources import AudioSource
     from edgefusion.runtime.clock import Clock
     from edgefusion.runtime.runner import Runner
+    from edgefusion.runtime.vad import SpeechGate
     from edgefusion.runtime.video_sources import VideoSource
 
-STAGES = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "pipeline", "total")
+STAGES = ("audio_age", "frame_age", "vad", "preprocess", "inference", "postprocess", "pipeline", "total")
 
 
 @dataclass
@@ -31,14 +32,20 @@ class LatencyRecorder:
     """A sink that keeps every event's per-stage latency for the closing report."""
 
     values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
-    labels: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # the decided hops' labels
+    undecided: int = 0  # hops with nothing the model could use (no speech, no face)
+    voiced: int = 0  # hops whose audio the VAD passed as speech
 
     def emit(self, event: Event) -> None:
         for stage in STAGES:
             v = event.latency_ms.get(stage)
             if v is not None and v == v:
                 self.values[stage].append(v)
-        self.labels.append(event.label)
+        self.voiced += event.speech is not None and event.present["audio"]
+        if event.label is None:
+            self.undecided += 1
+        else:
+            self.labels.append(event.label)
 
     def close(self) -> None:
         pass
@@ -69,6 +76,7 @@ def stream(
     settings: StreamSettings,
     sinks: Sequence[Sink],
     centre: RunningCentre | None = None,
+    gate: SpeechGate | None = None,
 ) -> RunSummary:
     """Start the sources (and a face thread on the video), run the pipeline, stop everything.
 
@@ -85,7 +93,7 @@ def stream(
             stage = FaceStage(frames=cfg.frames, size=cfg.frame_size, window_seconds=cfg.window_seconds)
             faces = FaceThread(video, stage, clock)
             faces.start()
-        return Pipeline(runner, audio, faces, clock, settings, list(sinks), centre).run()
+        return Pipeline(runner, audio, faces, clock, settings, list(sinks), centre, gate).run()
     finally:
         if faces is not None:
             faces.stop()

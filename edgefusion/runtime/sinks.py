@@ -16,7 +16,7 @@ from rich.text import Text
 from edgefusion.errors import EdgefusionError, located, require_writable
 from edgefusion.runtime.pipeline import Event
 
-LATENCY_SHOWN = ("audio_age", "frame_age", "preprocess", "inference", "postprocess", "total")
+LATENCY_SHOWN = ("audio_age", "frame_age", "vad", "preprocess", "inference", "postprocess", "total")
 BAR_WIDTH = 30
 OVERLAY_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
@@ -49,9 +49,11 @@ class PrintSink:
     def emit(self, event: Event) -> None:
         lat = event.latency_ms
         present = "+".join(k for k, v in event.present.items() if v) or "nothing"
+        decision = f"{event.label} {event.probs[event.label]:.2f}" if event.label is not None else f"({event.status})"
+        speech = "" if event.speech is None else f" speech {event.speech:.2f}"
         self.console.print(
-            f"t={event.t:6.2f}s {event.label} {event.probs[event.label]:.2f} [{present}] "
-            f"infer {lat['inference']:.1f} ms, pipeline {lat['pipeline']:.2f} ms, skipped {event.skipped}",
+            f"t={event.t:6.2f}s {decision:<11} [{present}]{speech}{adaptation_note(event)} "
+            f"infer {_ms(lat.get('inference'))} ms, pipeline {lat['pipeline']:.2f} ms, skipped {event.skipped}",
             highlight=False,
         )
 
@@ -78,10 +80,12 @@ class TerminalSink:
             lat.add_column(stage, justify="right")
         lat.add_row(*(_ms(event.latency_ms.get(s)) for s in LATENCY_SHOWN))
         present = ", ".join(k for k, v in event.present.items() if v) or "nothing"
+        speech = "" if event.speech is None else f"  speech: {event.speech:.2f}"
         head = Text.assemble(
             (f"{self.title}  ", "bold"),
-            (event.label, "bold green"),
-            f"  t={event.t:.1f}s  live: {present}  skipped hops: {event.skipped}  overflows: {event.overflows}",
+            (event.status, "bold green" if event.label is not None else "dim"),
+            f"  t={event.t:.1f}s  live: {present}{speech}{adaptation_note(event)}  skipped hops: {event.skipped}"
+            f"  overflows: {event.overflows}",
         )
         return Group(head, bars, Text("latency (ms)"), lat)
 
@@ -92,6 +96,14 @@ class TerminalSink:
         self.live.stop()
         if not self.live.console.is_terminal:  # piped, the last view ends without its newline
             self.live.console.line()
+
+
+def adaptation_note(event: Event) -> str:
+    """ " adapt 3/8" while speaker adaptation warms up, " adapted" once it centres, "" when off."""
+    if event.adaptation is None:
+        return ""
+    count, needed = event.adaptation
+    return " adapted" if count >= needed else f" adapt {count}/{needed}"
 
 
 def _ms(value: float | None) -> str:
@@ -106,7 +118,7 @@ def draw_overlay(frame: np.ndarray, event: Event) -> np.ndarray:
     if event.box is not None:
         x, y, w, h = event.box
         cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
-        cv2.putText(img, event.label, (x, max(0, y - 8)), OVERLAY_FONT, 0.8, (0, 255, 0), 2)
+        cv2.putText(img, event.status, (x, max(0, y - 8)), OVERLAY_FONT, 0.8, (0, 255, 0), 2)
     for i, (name, p) in enumerate(event.probs.items()):
         y0 = 20 + 18 * i
         cv2.rectangle(img, (10, y0 - 10), (10 + int(120 * p), y0 + 4), (0, 200, 255), -1)
