@@ -1,5 +1,6 @@
 # Two entry points for a newcomer on a fresh Debian/Ubuntu machine:
-#   make demo   the whole job end to end on a built-in synthetic corpus, ending with a live run
+#   make demo   the whole job end to end on a built-in synthetic corpus, then the shipped model
+#               live on a microphone (a PulseAudio null sink) hearing the example RAVDESS clips
 #   make test   the test suite (what CI runs)
 # Each installs what it needs: Debian packages when missing, a virtualenv in .venv.
 
@@ -58,6 +59,9 @@ demo: sysdeps venv
 	$(VENV)/bin/edgefusion calibrate $(DEMO_DIR)/model.onnx $(DEMO_DIR)/corpus -o $(DEMO_DIR)/model.int8.onnx --target cpu --samples 96 --actors 1001-1004 --eval-actors 1005,1006 --max-drop 5 --calib-cache $(DEMO_DIR)/model.calib --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion eval $(DEMO_DIR)/model.int8.onnx $(DEMO_DIR)/corpus --actors 1005,1006 --adapt --cache-dir $(DEMO_DIR)/cache
 	$(VENV)/bin/edgefusion run $(DEMO_DIR)/model.int8.onnx --audio file://$(DEMO_DIR)/corpus/AudioWAV/1005_DFA_HAP_XX.wav --video file://$(DEMO_DIR)/corpus/VideoFlash/1005_DFA_HAP_XX.mp4 --print --jsonl $(DEMO_DIR)/events.jsonl
+	@echo "--- the shipped model (docs/model-card.md), live on a microphone hearing real actors ---"
+	$(VENV)/bin/edgefusion info
+	$(PY) tools/live_demo.py --out $(DEMO_DIR)
 	@echo "demo done: artifacts in $(DEMO_DIR)/"
 
 clean:

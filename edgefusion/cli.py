@@ -169,6 +169,17 @@ def eval_(
             "other clips (no labels used), against the training clips' mean.",
         ),
     ] = False,
+    vad: Annotated[
+        bool,
+        typer.Option(
+            "--vad",
+            help="Gate as `run` does: a window's audio counts only where the voice activity detector hears speech; "
+            "a clip with no such window is a miss.",
+        ),
+    ] = False,
+    vad_backend: Annotated[
+        str | None, typer.Option("--vad-backend", help="With --vad: silero or webrtc \\[default: silero].")
+    ] = None,
 ) -> None:
     """Score a checkpoint or artifact on whole clips: accuracy, macro-F1, per-class recall, confusion, per modality.
 
@@ -178,7 +189,7 @@ def eval_(
 
     settings = verb.EvalSettings(
         model_path=model, datas=tuple(data), actors=actors, json_path=json_path, plot=plot, hop=hop,
-        calm_as_neutral=calm_as_neutral, cache_dir=cache_dir, adapt=adapt,
+        calm_as_neutral=calm_as_neutral, cache_dir=cache_dir, adapt=adapt, vad=vad, vad_backend=vad_backend,
     )  # fmt: skip
     verb.run(settings, err, out)
 
@@ -186,10 +197,18 @@ def eval_(
 @app.command()
 def info(
     model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A checkpoint (.pt) or an ONNX written by export or calibrate.")
-    ],
+        Path | None,
+        typer.Argument(
+            metavar="[MODEL]",
+            help="A checkpoint (.pt) or an ONNX written by export or calibrate \\[default: the shipped model].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Describe a checkpoint (parameters, size, MACs, config) or an ONNX (ops, metadata), and the input contract."""
+    """Describe a checkpoint (parameters, size, MACs, config) or an ONNX (ops, metadata), and the input contract.
+
+    For the shipped model (no MODEL, or one of its files), the model card's summary too.
+    """
     from edgefusion.commands import info as verb
 
     verb.run(verb.InfoSettings(model_path=model), out)
@@ -333,7 +352,17 @@ def build(
 
 @app.command()
 def run(
-    model: ArtifactArg,
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[ARTIFACT]",
+            help="A checkpoint (.pt) or an exported artifact (.onnx, .engine), run by its backend "
+            "\\[default: the shipped model that suits this machine].",
+        ),
+    ] = None,
+    model_opt: Annotated[
+        Path | None, typer.Option("--model", "-m", help="The artifact, as an option (instead of the positional).")
+    ] = None,
     audio: Annotated[
         str, typer.Option(help="Audio source: mic://default, mic://N, file://clip.wav, or none.")
     ] = "mic://default",
@@ -371,21 +400,40 @@ def run(
         bool, typer.Option("--live/--print", help="A live terminal view, or one printed line per event.")
     ] = True,
     adapt: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--adapt",
+            "--adapt/--no-adapt",
             help="Speaker adaptation: centre the voice on the running mean of the session's voiced windows "
-            "(once it holds 8 of them), one speaker per session.",
+            "(once it holds 8 of them), one speaker per session \\[default: on where the model and the VAD allow].",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
+    vad: Annotated[
+        bool | None,
+        typer.Option(
+            "--vad/--no-vad",
+            help="Decide on speech only: a voice activity detector marks the audio absent between utterances "
+            "\\[default: on where there is audio].",
+            show_default=False,
+        ),
+    ] = None,
+    vad_backend: Annotated[
+        str | None, typer.Option("--vad-backend", help="silero or webrtc \\[default: silero].", show_default=False)
+    ] = None,
 ) -> None:
-    """Run the model live on a microphone and a camera (or replayed files): emotion and per-stage latency."""
-    from edgefusion.commands import run as verb
+    """Run the model live on a microphone and a camera (or replayed files): emotion and per-stage latency.
 
+    With no ARTIFACT, the shipped speech model (docs/model-card.md) that suits this machine runs.
+    """
+    from edgefusion.commands import run as verb
+    from edgefusion.errors import EdgefusionError
+
+    if model is not None and model_opt is not None:
+        raise EdgefusionError(f"two artifacts: {model} and --model {model_opt}; give one")
     settings = verb.RunSettings(
-        model=model, audio_uri=audio, video_uri=video, backend=backend, threads=threads, hop=hop, smooth=smooth,
-        duration=duration, fast=fast, jsonl=jsonl, save_video=save_video, overlay=overlay, cuda_graph=cuda_graph,
-        live_view=live_view, adapt=adapt,
+        model=model or model_opt, audio_uri=audio, video_uri=video, backend=backend, threads=threads, hop=hop,
+        smooth=smooth, duration=duration, fast=fast, jsonl=jsonl, save_video=save_video, overlay=overlay,
+        cuda_graph=cuda_graph, live_view=live_view, adapt=adapt, vad=vad, vad_backend=vad_backend,
     )  # fmt: skip
     verb.run(settings, err, out)
 
@@ -434,7 +482,11 @@ def bench(
     ] = None,
     stream: Annotated[
         bool,
-        typer.Option("--stream", help="Also run each artifact through the live pipeline on --audio, in real time."),
+        typer.Option(
+            "--stream",
+            help="Also run each artifact through the live pipeline on --audio, in real time, gated by the VAD "
+            "as `run` is (its cost is the vad stage).",
+        ),
     ] = False,
     audio: Annotated[
         str | None,

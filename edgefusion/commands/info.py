@@ -5,33 +5,36 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from edgefusion.config import REFERENCE_KEY
+from edgefusion.config import MODALITIES, MODALITIES_KEY, REFERENCE_KEY
 from edgefusion.errors import EdgefusionError, located
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
 class InfoSettings:
     """The artifact ``edgefusion info`` describes."""
 
-    model_path: Path
+    model_path: Path | None  # None: the shipped model's checkpoint
 
 
 def run(s: InfoSettings, out: Console) -> None:
-    """Print what ``s.model_path`` holds: size, parameters, MACs, config and contract (an ONNX: ops, metadata)."""
-    model_path = s.model_path
+    """Print what ``s.model_path`` holds: size, parameters, MACs, config and contract (an ONNX: ops, metadata);
+    for a shipped file, the model card's summary too."""
     from edgefusion.runtime.runner import SUFFIX_BACKEND
+    from edgefusion.zoo import shipped, shipped_role
 
+    model_path = s.model_path or shipped("checkpoint")
+    role = shipped_role(model_path)
+    if role is not None:
+        shipped(role)  # its checksum: a damaged shipped file is named, not described
     backend = SUFFIX_BACKEND.get(model_path.suffix.lower())
     if backend == "onnxruntime":
         _onnx_info(model_path, out)
+        if role is not None:
+            _card(out)
         return
     if backend == "tensorrt":
         from edgefusion.artifact.sidecar import sidecar_path
@@ -70,6 +73,7 @@ def run(s: InfoSettings, out: Console) -> None:
             f"(best epoch {train_meta.get('best_epoch')})",
         )
     table.add_row("speaker adaptation", _adaptation(meta.get(REFERENCE_KEY), "trained before edgefusion 0.2"))
+    table.add_row("trained on modalities", _modalities(meta.get(MODALITIES_KEY)))
     out.print(table)
     io = Table(title="input contract", title_justify="left")
     for col in ("tensor", "dtype", "shape", "meaning"):
@@ -78,6 +82,48 @@ def run(s: InfoSettings, out: Console) -> None:
         io.add_row(row["name"], row["dtype"], str(row["shape"]), row["meaning"])
     out.print(io)
     out.print("config: " + json.dumps(cfg.to_dict()))
+    if role is not None:
+        _card(out)
+
+
+def _modalities(value: list[str] | None) -> str:
+    """info's row for the modalities a model was trained on."""
+    if value is None:
+        return f"{', '.join(MODALITIES)} (not recorded: trained before edgefusion 0.3)"
+    masked = [m for m in MODALITIES if m not in value]
+    return ", ".join(value) + (f"; the runtime masks its {' and '.join(masked)} path" if masked else "")
+
+
+def _card(out: Console) -> None:
+    """The shipped model's card, in brief: what it is, its licence, data, accuracy and limits."""
+    from edgefusion.zoo import card
+
+    c = card()
+    out.print(f"{c.get('name', 'the shipped model')}: {c.get('summary', '')}")
+    out.print(f"licence: {c.get('licence', 'see the model card')}")
+    for corpus in c.get("data", {}).values():
+        out.print(
+            f"  {corpus['name']} ({corpus['language']}, {corpus['licence']}): {corpus['train_clips']} training clips "
+            f"of {corpus['train_speakers']} speakers; validation speakers {', '.join(corpus['val_speakers'])}"
+        )
+    table = Table(title=f"accuracy on {c.get('scored_on', 'held-out speakers')}", title_justify="left")
+    accuracy = c.get("accuracy", {})
+    corpora = [k for k in next(iter(accuracy.values()), {}) if k != "all"]
+    table.add_column("artifact")
+    for name in ("all", *corpora):
+        table.add_column(name, justify="right")
+        table.add_column(f"{name} adapted", justify="right")
+    for role, by_corpus in accuracy.items():
+        cells = []
+        for name in ("all", *corpora):
+            for kind in ("plain", "adapted"):
+                figure = (by_corpus.get(name) or {}).get(kind)
+                cells.append(f"{100 * figure['accuracy']:.1f}%" if figure else "-")
+        table.add_row(role, *cells)
+    out.print(table)
+    for limit in c.get("limits", []):
+        out.print(f"limit: {limit}")
+    out.print(f"the whole card: {c.get('card', 'docs/model-card.md')}")
 
 
 def _adaptation(reference: list[float] | None, why_none: str) -> str:
@@ -104,13 +150,14 @@ def _onnx_info(path: Path, out: Console) -> None:
     table.add_row("ops", ", ".join(f"{k} {v}" for k, v in sorted(op_counts(model).items())))
     table.add_row("classes", ", ".join(meta.classes))
     for key, value in sorted(meta.extra.items()):
-        if key != REFERENCE_KEY:  # D floats: the adaptation row says what they are
+        if key not in (REFERENCE_KEY, MODALITIES_KEY):  # rows of their own below
             table.add_row(key, json.dumps(value))
     if any(t["name"] == SHIFT_INPUT for t in meta.contract):
         adaptation = _adaptation(meta.extra.get(REFERENCE_KEY), "its checkpoint predates edgefusion 0.2")
     else:
         adaptation = "no: exported before speaker adaptation (edgefusion 0.1); export it again to use --adapt"
     table.add_row("speaker adaptation", adaptation)
+    table.add_row("trained on modalities", _modalities(meta.extra.get(MODALITIES_KEY)))
     out.print(table)
     io = Table(title="input contract", title_justify="left")
     for col in ("tensor", "dtype", "shape", "meaning"):

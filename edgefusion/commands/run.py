@@ -1,4 +1,10 @@
-"""``edgefusion run``: the artifact live on its sources, one event per hop, a latency report."""
+"""``edgefusion run``: the artifact live on its sources, one event per hop, a latency report.
+
+With no artifact named it runs the shipped model that suits the machine (``export.shipped``).
+By default it decides on speech only (a voice activity detector gates the audio) and adapts to
+the speaker (a running mean of the voiced windows); both can be turned off, and combinations
+that cannot work (adaptation without the VAD, either without audio) are refused in one line.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +15,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.console import Console
 
-from edgefusion.adaptation import RunningCentre, reference_of
+from edgefusion.adaptation import AdaptationError, RunningCentre, reference_of
 from edgefusion.errors import EdgefusionError
 from edgefusion.outputs import check_outputs
 from edgefusion.runtime.pipeline import RunSummary, StreamSettings
 from edgefusion.runtime.session import LatencyRecorder, stream
 
 if TYPE_CHECKING:
-    pass
+    from edgefusion.runtime.runner import Runner
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """What ``edgefusion run`` is asked to run, on what, and where its events go."""
 
-    model: Path
+    model: Path | None  # None: the shipped model that suits this machine
     audio_uri: str
     video_uri: str
     backend: str | None
@@ -37,19 +43,57 @@ class RunSettings:
     overlay: bool
     cuda_graph: bool
     live_view: bool
-    adapt: bool = False
+    adapt: bool | None = None  # None: on where the model and the sources allow it
+    vad: bool | None = None  # None: on where there is audio
+    vad_backend: str | None = None  # None: the default VAD
+
+
+def check_gating(s: RunSettings) -> None:
+    """Refuse, in one line, the --adapt / --vad combinations that cannot work."""
+    no_audio = s.audio_uri == "none"
+    if s.vad_backend is not None and s.vad is False:
+        raise EdgefusionError(f"--vad-backend {s.vad_backend} with --no-vad: choose one")
+    if no_audio and s.vad:
+        raise EdgefusionError("--vad listens to the audio, and --audio is none: drop --vad or give an --audio source")
+    if no_audio and s.adapt:
+        raise EdgefusionError("--adapt centres the voice, and --audio is none: drop --adapt or give an --audio source")
+    if s.adapt and s.vad is False:
+        raise EdgefusionError(
+            "--adapt averages the voiced windows, which the VAD picks, and --no-vad turns it off: "
+            "drop --no-vad, or add --no-adapt"
+        )
+
+
+def _centre(s: RunSettings, runner: Runner, model: Path, gated: bool, err: Console) -> RunningCentre | None:
+    """The session's speaker adaptation, or None: off when asked, or by default where it cannot run."""
+    if s.adapt is False:
+        return None
+    if s.adapt is None and not gated:  # no audio, or the VAD turned off: nothing picks voiced windows
+        return None
+    if "audio" not in runner.trained:
+        if s.adapt:
+            raise EdgefusionError(f"{model}: --adapt centres the voice, and the model was not trained on audio")
+        return None
+    try:
+        return RunningCentre(reference_of(runner.meta.extra, model, runner.adaptable))
+    except AdaptationError as e:
+        if s.adapt:
+            raise
+        err.print(f"speaker adaptation off: {e}")
+        return None
 
 
 def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
     """Run ``s.model`` live on its sources until they end, ``s.duration`` or Ctrl-C; print the latency report."""
     model, audio_uri, video_uri, backend, threads = s.model, s.audio_uri, s.video_uri, s.backend, s.threads
     hop, smooth, duration, fast, jsonl, save_video = s.hop, s.smooth, s.duration, s.fast, s.jsonl, s.save_video
-    overlay, cuda_graph, live_view, adapt = s.overlay, s.cuda_graph, s.live_view, s.adapt
+    overlay, cuda_graph, live_view = s.overlay, s.cuda_graph, s.live_view
     from edgefusion.runtime.clock import Clock, ManualClock
     from edgefusion.runtime.runner import open_runner
     from edgefusion.runtime.sinks import JsonlSink, OverlayWindow, PrintSink, TerminalSink, VideoSink
     from edgefusion.runtime.source_uri import check_scheme
     from edgefusion.runtime.sources import open_audio, open_video
+    from edgefusion.runtime.vad import DEFAULT_VAD, SpeechGate, open_vad
 
     if hop <= 0:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
@@ -66,12 +110,19 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
         raise EdgefusionError(f"--threads must be at least 1, got {threads}")
     if save_video is not None and video_uri == "none":
         raise EdgefusionError(f"--save-video {save_video}: there is no video to save; give a --video source")
+    check_gating(s)
+    gated = audio_uri != "none" and s.vad is not False
     uris = {"--audio": audio_uri, "--video": video_uri}
     files = {k: u.removeprefix("file://") for k, u in uris.items() if u.startswith("file://") or "://" not in u}
-    check_outputs(
+    check_outputs(  # before any work, a shipped engine's build included
         [("--jsonl", jsonl), ("--save-video", save_video)],
-        inputs=[("MODEL", model), *((k, Path(f)) for k, f in files.items() if f != "none")],
+        inputs=[*([("MODEL", model)] if model else []), *((k, Path(f)) for k, f in files.items() if f != "none")],
     )
+    if model is None:
+        from edgefusion.export.shipped import shipped_artifact
+
+        model, why = shipped_artifact(err)
+        err.print(f"no artifact named: running {why}")
     options: dict[str, Any] = {"threads": threads} if threads else {}
     if cuda_graph:
         options["cuda_graph"] = True
@@ -81,7 +132,13 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
         raise EdgefusionError(
             f"--hop {hop:g} s is longer than the model's {window:g} s window: audio between windows would be lost"
         )
-    centre = RunningCentre(reference_of(runner.meta.extra, model, runner.adaptable)) if adapt else None
+    if runner.masked:
+        err.print(
+            f"{model.name} was trained on {' and '.join(runner.trained)} only: its {' and '.join(runner.masked)} "
+            "path is masked and cannot move a decision"
+        )
+    gate = SpeechGate(open_vad(s.vad_backend or DEFAULT_VAD), window, runner.meta.config.sample_rate) if gated else None
+    centre = _centre(s, runner, model, gated, err)
     clock = ManualClock() if fast else Clock()
     audio = open_audio(audio_uri, clock, runner.meta.config.sample_rate)
     video = open_video(video_uri, clock)
@@ -96,7 +153,7 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
     sinks.append(TerminalSink(err, f"{model.name} [{runner.backend}]") if live_view else PrintSink(out))
     with runner:
         settings = StreamSettings(hop=hop, smooth=smooth, duration=duration)
-        summary = stream(runner, audio, video, clock, settings, sinks, centre)
+        summary = stream(runner, audio, video, clock, settings, sinks, centre, gate)
     out.print(recorder.table())
     out.print(
         f"{summary.events} events in {summary.seconds:.1f} s ({summary.reason}); skipped hops {summary.skipped}; "
@@ -107,7 +164,12 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
             f"speaker adaptation: running mean of {centre.count} voiced windows"
             + ("" if centre.ready else f", fewer than the {centre.min_windows} needed: nothing was centred")
         )
+    if gate is not None:
+        out.print(
+            f"voice activity ({gate.vad.name}): speech in {recorder.voiced} of {summary.events} hops; "
+            f"{recorder.undecided} hops without anything to decide on"
+        )
     if recorder.labels:
         values, counts = np.unique(recorder.labels, return_counts=True)
-        out.print(f"majority label: {values[counts.argmax()]} ({counts.max()} of {len(recorder.labels)} hops)")
+        out.print(f"majority label: {values[counts.argmax()]} ({counts.max()} of {len(recorder.labels)} decided hops)")
     return summary
