@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import cli, one_line_error
 
+NOTHING = {"audio": False, "video": False}  # an event's ``present`` when nothing was there to decide on
 TORCH_PACKAGES = ("torch", "functorch", "torchgen")  # what the torch wheel puts in site-packages
 SWAP_SITE = """import os
 import sys
@@ -93,7 +94,8 @@ def test_artifact_verbs_run_without_torch(
     run = ("run", onnx_model, "--audio", f"file://{wav}", "--video", f"file://{mp4}", "--fast", "--jsonl", events)
     cli(*run, env=no_torch)
     lines = [json.loads(line) for line in events.read_text().splitlines()]
-    assert lines and all(e["label"] in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD") for e in lines)
+    assert any(e["label"] for e in lines)  # the VAD gates the audio; a face decides alone between words
+    assert all(e["label"] in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD") or e["present"] == NOTHING for e in lines)
 
     bench = tmp_path / "bench.json"
     cli(
@@ -111,6 +113,20 @@ def test_artifact_verbs_run_without_torch(
         "--calib-cache", calib, env=no_torch,
     )  # fmt: skip
     assert int8.stat().st_size > 0 and calib.read_text().startswith("TRT-")
+
+
+def test_the_shipped_model_decides_on_speech_without_torch(no_torch: dict[str, str], tmp_path: Path) -> None:
+    """The device path as a user first meets it: no artifact named, the VAD and adaptation on."""
+    from tests.test_zoo import ANGRY
+
+    events = tmp_path / "events.jsonl"
+    proc = cli("run", "--audio", f"file://{ANGRY}", "--fast", "--print", "--jsonl", events, env=no_torch)
+    assert "speech.int8.onnx, the shipped CPU INT8 model" in proc.stderr
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert lines[0]["label"] is None and lines[0]["present"] == NOTHING  # the clip opens in silence
+    decided = [e for e in lines if e["label"] is not None]
+    assert decided and all(e["present"] == {"audio": True, "video": False} and e["speech"] >= 0.3 for e in decided)
+    assert lines[-1]["adaptation"][0] == len(decided)  # every voiced window joined the speaker's mean
 
 
 def test_what_needs_torch_says_so_in_one_line(

@@ -6,6 +6,7 @@ sink that keeps every event's per-stage latency for their reports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ class LatencyRecorder:
     def emit(self, event: Event) -> None:
         for stage in STAGES:
             v = event.latency_ms.get(stage)
-            if v is not None and v == v:
+            if v is not None and math.isfinite(v):  # NaN: no such stage this hop; inf: no sample yet
                 self.values[stage].append(v)
         self.voiced += event.speech is not None and event.present["audio"]
         if event.label is None:
