@@ -114,6 +114,13 @@ def test_meta_comes_from_the_sidecar_without_tensorrt(tmp_path: Path) -> None:
     assert not runner.active
 
 
+def test_an_engine_keeps_the_trained_modalities(tmp_path: Path) -> None:
+    """An engine of a speech-only model masks its video as the ONNX does; a record without the key knows both."""
+    speech = open_runner(write_engine(tmp_path, modalities=["audio"]))
+    assert speech.trained == ("audio",) and speech.masked == ("video",)
+    assert open_runner(write_engine(tmp_path, name="old.engine")).masked == ()
+
+
 def test_records_of_both_contracts_are_read_and_the_reference_kept(tmp_path: Path) -> None:
     """An engine built from a 0.2 ONNX takes audio_shift and carries the training reference; one
     built from a 0.1 ONNX (three inputs, three outputs) is read too, and is not adaptable."""
