@@ -89,7 +89,7 @@ def run(s: InfoSettings, out: Console) -> None:
 def _modalities(value: list[str] | None) -> str:
     """info's row for the modalities a model was trained on."""
     if value is None:
-        return f"{', '.join(MODALITIES)} (not recorded: trained before edgefusion 0.3)"
+        return f"{', '.join(MODALITIES)} (not recorded: trained before edgefusion recorded it)"
     masked = [m for m in MODALITIES if m not in value]
     return ", ".join(value) + (f"; the runtime masks its {' and '.join(masked)} path" if masked else "")
 

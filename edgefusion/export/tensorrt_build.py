@@ -54,7 +54,7 @@ from edgefusion.artifact.graph import keep_fp32_nodes
 from edgefusion.artifact.metadata import PRECISIONS, ArtifactMeta, file_sha256, load_onnx, metadata_of
 from edgefusion.artifact.sidecar import SIDECAR_FORMAT, UNKNOWN_GPU, version_tuple, write_sidecar
 from edgefusion.atomic import write_atomic
-from edgefusion.config import REFERENCE_KEY
+from edgefusion.config import MODALITIES_KEY, REFERENCE_KEY
 from edgefusion.errors import EdgefusionError, located
 
 MIB = 1 << 20
@@ -570,6 +570,7 @@ def build_engine(
             "config": meta.config.to_dict(),
             "calibration": meta.extra.get("calibration"),
             REFERENCE_KEY: meta.extra.get(REFERENCE_KEY),
+            MODALITIES_KEY: meta.extra.get(MODALITIES_KEY),  # the runner masks what the model never learned
         },
     )
     return engine_path

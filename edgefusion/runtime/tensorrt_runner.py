@@ -41,7 +41,7 @@ import numpy as np
 from edgefusion.artifact.contract import INPUTS, OUTPUTS, SHIFT_INPUT
 from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.artifact.sidecar import check_sidecar, read_sidecar, sidecar_path
-from edgefusion.config import REFERENCE_KEY, ModelConfig
+from edgefusion.config import MODALITIES_KEY, REFERENCE_KEY, ModelConfig
 from edgefusion.errors import located
 from edgefusion.runtime.runner import SPLIT_STAGES, Runner, RunnerError
 
@@ -125,7 +125,7 @@ def meta_from_record(record: dict[str, Any], engine_path: str | Path) -> Artifac
         "tensorrt": {k: record.get(k) for k in ("tensorrt_version", "gpu", "compute_capability", "batch")},
         "build": record.get("build"),
     }
-    for key in ("calibration", REFERENCE_KEY):
+    for key in ("calibration", REFERENCE_KEY, MODALITIES_KEY):
         if record.get(key) is not None:
             extra[key] = record[key]
     return ArtifactMeta(
