@@ -1,7 +1,7 @@
 """Voice activity detection: both real detectors on real speech and on what is not speech, streaming and offline.
 
-Speech is espeak-ng's (synthetic but real speech audio, no network needed) and, where ../shared is
-there, a real RAVDESS clip. Non-speech is generated: digital silence, white and pink noise, pure tones.
+Speech is espeak-ng's (synthetic but real speech audio, no network needed) and the six real
+RAVDESS clips in examples/ravdess. Non-speech is generated: digital silence, white and pink noise, pure tones.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from edgefusion.runtime.vad import (
     silero_model_path,
     speech_shares,
 )
-from tests.conftest import RAVDESS, needs_ravdess
 
 WINDOW = round(WINDOW_SECONDS * SAMPLE_RATE)
 HOP = round(LIVE_HOP * SAMPLE_RATE)
 SENTENCE = "Kids are talking by the door, and the dogs are sitting by the window."
 LEAD = SAMPLE_RATE // 2  # silence around the synthetic sentence, as a recording has
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "ravdess"  # six real RAVDESS clips
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 has_webrtc = importlib.util.find_spec("webrtcvad") is not None
@@ -134,10 +134,11 @@ def test_speech_in_noise_stays_above_the_gate(speech: np.ndarray) -> None:
     assert speech_shares(SileroVad(), noisy, np.array([middle]), WINDOW)[0] >= 0.7
 
 
-@needs_ravdess
 @pytest.mark.parametrize("name", ALL_VADS)
-def test_real_ravdess_speech(name: str) -> None:
-    clip, rate = sf.read(RAVDESS / "Actor_02" / "03-01-05-01-01-01-02.wav", dtype="float32")  # angry, "Kids are..."
+@pytest.mark.parametrize("clip_path", sorted(EXAMPLES.glob("*.wav")), ids=lambda p: p.stem)
+def test_real_ravdess_speech(name: str, clip_path: Path) -> None:
+    """The six example clips in the repository (real actors, one per emotion): speech in the middle."""
+    clip, rate = sf.read(clip_path, dtype="float32")
     assert rate == SAMPLE_RATE
     vad = open_vad(name)
     share = float(speech_shares(vad, clip, np.array([(len(clip) - WINDOW) // 2]), WINDOW)[0])
