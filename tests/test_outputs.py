@@ -96,7 +96,7 @@ def test_verbs_check_an_unwritable_folder_before_any_work(
     ):
         line = one_line_error(cli(*args, cache=cache, check=False))
         assert f"cannot write in {folder}" in line, (args[0], line)
-    assert not cache.exists()  # each refused before reading a corpus
+    assert not (cache / "edgefusion").exists()  # each refused before reading a corpus into its clip cache
 
 
 def test_a_claim_refuses_a_second_writer_and_takes_over_a_dead_ones(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_train_checks_its_outputs_before_reading_a_clip(tmp_path: Path, cremad_t
     gone = tmp_path / "gone" / "m.pt"
     line = refused(["train", cremad_tones, "--out", gone, "--epochs", "1"], clips, gone, cache)
     assert "folder" in line and "does not exist" in line
-    assert not cache.exists()  # refused before the corpus was read into the cache
+    assert not (cache / "edgefusion").exists()  # refused before the corpus was read into the clip cache
 
 
 def test_a_second_training_to_a_busy_out_is_refused(tmp_path: Path, cremad_tones: Path) -> None:

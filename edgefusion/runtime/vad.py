@@ -32,7 +32,6 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from edgefusion.config import SAMPLE_RATE
 from edgefusion.errors import EdgefusionError, located
@@ -130,6 +129,8 @@ class SileroVad(Vad):
     frame_samples = SILERO_FRAME
 
     def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
+        import onnxruntime as ort  # here, not at import: scoring without --vad never loads it
+
         super().__init__()
         path = model_path if model_path is not None else silero_model_path()
         opts = ort.SessionOptions()
