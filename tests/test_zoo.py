@@ -110,3 +110,15 @@ def test_tensorrt_engine_is_built_once_and_reused(tmp_path: Path, monkeypatch: p
         rng = np.random.default_rng(0)
         audio = (0.1 * rng.standard_normal((1, 32000))).astype(np.float32)
         assert runner.infer({"audio": audio, "present": np.array([[1, 0]], "f4")})["logits"].shape == (1, 6)
+
+
+def test_doctor_checks_the_shipped_model_and_the_vad(tmp_path: Path) -> None:
+    report = tmp_path / "doctor.json"
+    cli("doctor", "--json", report)
+    checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
+    assert checks["shipped model"]["ok"] and "5 files, 13.5 MB, intact" in checks["shipped model"]["detail"]
+    assert checks["voice activity"]["ok"] and checks["voice activity"]["detail"].endswith("silero_vad.onnx")
+    proc = cli("doctor", "--json", report, env={"EDGEFUSION_ZOO": str(tmp_path)}, check=False)
+    model = {c["name"]: c for c in json.loads(report.read_text())["checks"]}["shipped model"]
+    assert not model["ok"] and "no model manifest here" in model["detail"] and "reinstall" in model["fix"]
+    assert proc.returncode == 0  # an optional line: a damaged box does not fail the machine's report

@@ -319,3 +319,26 @@ def check_edgefusion() -> list[Check]:
         detail = f"the code at {where} is {__version__}, the installed metadata says {installed}"
         return [Check("edgefusion", False, detail, EDGEFUSION_FIX)]
     return [Check("edgefusion", True, f"{__version__} at {where}")]
+
+
+def check_shipped() -> list[Check]:
+    """The model in the box, every file against its manifest, and the VAD that gates its decisions."""
+    from edgefusion.errors import EdgefusionError
+    from edgefusion.runtime.vad import SILERO_INSTALL, silero_model_path
+    from edgefusion.zoo import REINSTALL, ZooError, card, entries, verify
+
+    try:
+        table = entries()
+        for item in table.values():
+            verify(item)
+        size = sum(item.size for item in table.values()) / 1e6
+        name = card().get("name", "model")
+        model = Check("shipped model", True, f"{name}: {len(table)} files, {size:.1f} MB, intact")
+    except ZooError as e:
+        model = Check("shipped model", False, str(e), REINSTALL)
+    try:
+        vad = Check("voice activity", True, f"Silero VAD at {silero_model_path()}")
+    except EdgefusionError as e:
+        vad = Check("voice activity", False, f"{e}: `run` decides on speech only with it", SILERO_INSTALL)
+    return [model, vad]
+
