@@ -471,6 +471,33 @@ def bench(
 
 
 @app.command()
+def triton(
+    artifact: Annotated[Path, typer.Argument(metavar="ARTIFACT", help="An exported .onnx or a TensorRT .engine.")],
+    repo: Annotated[Path, typer.Option("--repo", "-o", help="The model repository folder (made if missing).")],
+    name: Annotated[str, typer.Option(help="The model's name in the repository.")] = "edgefusion",
+    version: Annotated[int, typer.Option(help="Its version folder.")] = 1,
+    max_batch: Annotated[
+        int | None, typer.Option(help="Largest batch Triton forms \\[default: the artifact's; a fixed batch: none].")
+    ] = None,
+    preferred: Annotated[str | None, typer.Option(help="Preferred batch sizes for dynamic batching, e.g. 4,8.")] = None,
+    max_queue_delay: Annotated[
+        int, typer.Option(help="Microseconds a request may wait for others to batch with.")
+    ] = 2000,
+    instances: Annotated[
+        list[str], typer.Option(help="KIND:COUNT copies of the model, cpu or gpu; repeat for several groups.")
+    ] = ["cpu:1"],  # noqa: B006 (typer reads the default, nothing mutates it)
+) -> None:
+    """Write an artifact as a model of a Triton Inference Server repository: config.pbtxt and a version folder."""
+    from edgefusion.commands import triton as verb
+
+    settings = verb.TritonRepoSettings(
+        artifact=artifact, repo=repo, name=name, version=version, max_batch=max_batch, preferred=preferred,
+        max_queue_delay_us=max_queue_delay, instances=tuple(instances),
+    )  # fmt: skip
+    verb.run(settings, out)
+
+
+@app.command()
 def doctor(
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report to this JSON file.")] = None,
 ) -> None:

@@ -24,7 +24,7 @@ needs_ravdess = pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS speech
 # Fixtures that train or export a model: every test that uses one (directly or through another
 # fixture) is marked slow, so `make test-fast` (pytest -m "not slow") leaves it out.
 SLOW_FIXTURES = frozenset(
-    {"exported_onnx", "exported", "artifacts", "built", "model_ravdess", "onnx_model"}  # export
+    {"exported_onnx", "exported", "artifacts", "built", "model_ravdess", "onnx_model", "dynamic_onnx"}  # export
     | {"trained", "adapted_model", "old_artifact"}  # train or build a model
 )
 
