@@ -105,6 +105,13 @@ def train(
             "ensemble; their probabilities are averaged). The new model keeps the default size.",
         ),
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            help="Train in this many processes under torchrun (DistributedDataParallel; gloo on a CPU, nccl on "
+            "GPUs), each a share of every batch; rank 0 validates and writes.",
+        ),
+    ] = 1,
 ) -> None:
     """Train on one or more corpora with a speaker-disjoint validation split; keeps the best validation macro-F1."""
     from edgefusion.commands import train as verb
@@ -112,7 +119,7 @@ def train(
     settings = verb.TrainSettings(
         datas=tuple(data), out_path=out_path, epochs=epochs, seed=seed, actors=actors, val_actors=val_actors,
         val_fraction=val_fraction, batch_size=batch_size, lr=lr, calm_as_neutral=calm_as_neutral,
-        cache_dir=cache_dir, teachers=tuple(teacher or ()), window_seconds=window_seconds,
+        cache_dir=cache_dir, teachers=tuple(teacher or ()), window_seconds=window_seconds, nproc=nproc,
     )  # fmt: skip
     verb.run(settings, err, out)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +50,39 @@ class TrainResult:
     val: dict[str, Any] | None
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a ``torchrun`` training: rank ``rank`` of ``world`` (1: not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 validates, picks the epoch and writes the checkpoint; the others only train."""
+        return self.rank == 0
+
+
+def dist_from_env() -> Dist:
+    """The ``RANK`` and ``WORLD_SIZE`` torchrun sets, with the process group joined (gloo on a
+    CPU, nccl where CUDA is); ``Dist()`` outside torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as tdist
+
+    if not tdist.is_initialized():
+        tdist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Dist(tdist.get_rank(), tdist.get_world_size())
+
+
+def _barrier(dist: Dist) -> None:
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        tdist.barrier()
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -171,18 +206,28 @@ def train(
     console: Console | None = None,
     data_name: str = "",
     teachers: Sequence[EmotionNet] = (),
-) -> TrainResult:
+    dist: Dist = Dist(),  # frozen: one shared default is safe
+) -> TrainResult | None:
     """Train on ``train_clips``, select on ``val_clips`` (last epoch when empty), save to ``out``.
 
     ``teachers`` (models in eval mode, e.g. members of an ensemble): the student learns from their
     averaged soft targets on its own training windows beside the labels (``distil_weight``).
+
+    ``dist`` (under ``torchrun``): every process draws the same epoch order and takes its share
+    of each batch (rank r: draws r, r + world, ...), its own augmentation stream; DistributedDataParallel
+    averages the gradients, so a step sees the whole batch as one process would, but batch-norm
+    statistics are each process's own (rank 0's are kept). A last batch smaller than the process
+    count is dropped. Rank 0 validates, picks the epoch and writes; the others return None.
+    One process keeps today's single random stream, so its results are unchanged.
     """
     cfg, tcfg = cfg or ModelConfig(), tcfg or TrainConfig()
     console = console or Console(stderr=True)
     store = store or ClipStore(cfg)
     out = Path(out)
     torch.manual_seed(tcfg.seed)
-    rng = np.random.default_rng(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed)  # one process: the epoch order and the augmentation
+    order_rng = rng if dist.world == 1 else np.random.default_rng(tcfg.seed)  # the same on every rank
+    aug_rng = rng if dist.world == 1 else np.random.default_rng([tcfg.seed, dist.rank])
     t0 = time.perf_counter()
     epochs = tcfg.epochs_for(len(train_clips))
     for teacher in teachers:
@@ -195,11 +240,24 @@ def train(
     console.print(f"train: {corpus_summary(list(train_clips))}")
     if val_clips:
         console.print(f"val:   {corpus_summary(list(val_clips))}")
+    if not dist.main:  # rank 0 decodes into the shared cache first; the others then read it
+        _barrier(dist)
     with _progress(console) as bar:
         task = bar.add_task("decoding clips", total=len(train_clips) + len(val_clips), info="")
         store.preload(list(train_clips) + list(val_clips), lambda n: bar.advance(task, n))
+    if dist.main:
+        _barrier(dist)
 
     model = EmotionNet(cfg)
+    net: torch.nn.Module = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # a 1x1 convolution's gradient comes in another memory layout than its bucket: DDP copies it
+        # and says so on every step; the copy is right, the line is noise
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        net = DistributedDataParallel(model)  # broadcasts rank 0's weights
+        torch.manual_seed(tcfg.seed + dist.rank)  # each rank its own dropout
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_clips) / tcfg.batch_size)
     total = steps_per_epoch * epochs
@@ -215,17 +273,22 @@ def train(
         for epoch in range(1, epochs + 1):
             model.train()
             t_epoch = time.perf_counter()
-            order = epoch_draws(train_clips, tcfg.balanced, rng)
+            order = epoch_draws(train_clips, tcfg.balanced, order_rng)
             losses = []
             for first in range(0, len(order), tcfg.batch_size):
                 idx = order[first : first + tcfg.batch_size]
-                windows = [_train_window(train_clips[i], store, cfg, tcfg, rng) for i in idx]
+                if dist.world > 1:
+                    if len(idx) < dist.world:  # every rank needs a share, or the gradient exchange waits forever
+                        continue
+                    idx = idx[dist.rank :: dist.world]
+                windows = [_train_window(train_clips[i], store, cfg, tcfg, aug_rng) for i in idx]
                 collated = TensorBatch.of(collate(windows, cfg, force_video=corpus_has_video))
-                batch = drop_modalities(collated, tcfg.modality_dropout, rng)
+                batch = drop_modalities(collated, tcfg.modality_dropout, aug_rng)
                 targets: torch.Tensor = labels_all[idx]
                 if tcfg.mixup_alpha > 0:
-                    batch, targets = mixup(batch, F.one_hot(targets, cfg.num_classes).float(), tcfg.mixup_alpha, rng)
-                outputs = model(batch.audio, batch.video, batch.present)
+                    one_hot = F.one_hot(targets, cfg.num_classes).float()
+                    batch, targets = mixup(batch, one_hot, tcfg.mixup_alpha, aug_rng)
+                outputs = net(batch.audio, batch.video, batch.present)
                 loss = loss_fn(outputs, targets, batch.present, tcfg)
                 if teachers:
                     soft = teacher_targets(teachers, batch, tcfg.distil_temperature)
@@ -239,7 +302,7 @@ def train(
                 bar.update(task, advance=1, info=f"epoch {epoch}/{epochs} loss {np.mean(losses):.3f}")
             row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
             val = None
-            if val_clips:
+            if val_clips and dist.main:
                 preds = predict_clips(model, val_clips, store, tcfg.eval_hop_seconds)
                 val = {k: s.to_dict() for k, s in preds.scores().items()}
                 by_corpus = corpus_scores(preds, val_clips)
@@ -259,6 +322,8 @@ def train(
             if best is None or metric > best[0]:
                 best = (metric, epoch, val, copy.deepcopy(model.state_dict()))
 
+    if not dist.main:
+        return None
     assert best is not None
     _, best_epoch, best_val, state = best
     model.load_state_dict(state)
@@ -278,6 +343,7 @@ def train(
         "best_epoch": best_epoch,
         "val": best_val,
         "teachers": len(teachers),
+        "processes": dist.world,
         "seconds": round(seconds, 1),
         "train_config": asdict(tcfg),
         "model_config": cfg.to_dict(),

@@ -169,3 +169,29 @@ def test_default_epochs_follow_the_data_size() -> None:
     tcfg = TrainConfig()
     assert tcfg.epochs_for(400) == 60 and tcfg.epochs_for(1330) == 18 and tcfg.epochs_for(10**6) == 10
     assert replace(tcfg, epochs=3).epochs_for(1330) == 3
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_train_once_and_deterministically(av_corpus: Path, tmp_path: Path) -> None:
+    """`--nproc 2`: torchrun starts two processes (gloo on this CPU); rank 0 alone reports and
+    writes, and a second run with the same seed and process count writes the same weights."""
+    from tests.conftest import cli
+
+    weights = []
+    for name in ("a.pt", "b.pt"):
+        out = tmp_path / name
+        proc = cli("train", av_corpus, "--out", out, "--epochs", "1", "--batch-size", "8", "--val-actors", "1003",
+                   "--nproc", "2", cache=tmp_path / "cache")  # fmt: skip
+        assert "training in 2 processes" in proc.stderr and proc.stdout.count("wrote ") == 1
+        assert json.loads(out.with_suffix(".json").read_text())["processes"] == 2
+        weights.append(load_checkpoint(out)[0].state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_more_processes_than_the_data_allows_is_one_line(cremad_tones: Path, tmp_path: Path) -> None:
+    from tests.conftest import cli, one_line_error
+
+    out = tmp_path / "m.pt"
+    proc = cli("train", cremad_tones, "--out", out, "--batch-size", "2", "--nproc", "3", check=False)
+    one_line_error(proc, "--nproc 3 is more than --batch-size 2")
+    one_line_error(cli("train", cremad_tones, "--out", out, "--nproc", "0", check=False), "--nproc must be at least 1")
