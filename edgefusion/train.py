@@ -256,7 +256,9 @@ def train(
         # a 1x1 convolution's gradient comes in another memory layout than its bucket: DDP copies it
         # and says so on every step; the copy is right, the line is noise
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-        net = DistributedDataParallel(model)  # broadcasts rank 0's weights
+        # broadcasts rank 0's weights; a path without data (the faces of an audio-only corpus, a
+        # modality dropped for a whole batch) gives no gradient, which DDP must be told to expect
+        net = DistributedDataParallel(model, find_unused_parameters=True)
         torch.manual_seed(tcfg.seed + dist.rank)  # each rank its own dropout
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_clips) / tcfg.batch_size)

@@ -188,6 +188,17 @@ def test_two_processes_under_torchrun_train_once_and_deterministically(av_corpus
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+@pytest.mark.slow
+def test_two_processes_train_on_speech_alone(cremad_tones: Path, tmp_path: Path) -> None:
+    """Audio-only data leaves the video path without gradients: the processes must not wait for them."""
+    from tests.conftest import cli
+
+    out = tmp_path / "m.pt"
+    cli("train", cremad_tones, "--out", out, "--epochs", "1", "--batch-size", "8", "--val-actors", "1003",
+        "--nproc", "2", cache=tmp_path / "cache")  # fmt: skip
+    assert load_checkpoint(out)[1]["modalities"] == ["audio"]
+
+
 def test_more_processes_than_the_data_allows_is_one_line(cremad_tones: Path, tmp_path: Path) -> None:
     from tests.conftest import cli, one_line_error
 
