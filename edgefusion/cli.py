@@ -16,8 +16,13 @@ from edgefusion.cli_options import (
     CalmOpt,
     DataArg,
     DatasArg,
+    InstancesOpt,
+    MaxBatchOpt,
     ModelArg,
+    NprocOpt,
     OnnxArg,
+    PreferredOpt,
+    QueueDelayOpt,
     VadBackendOpt,
     VadOpt,
     err,
@@ -105,13 +110,7 @@ def train(
             "ensemble; their probabilities are averaged). The new model keeps the default size.",
         ),
     ] = None,
-    nproc: Annotated[
-        int,
-        typer.Option(
-            help="Train in this many processes under torchrun (DistributedDataParallel; gloo on a CPU, nccl on "
-            "GPUs), each a share of every batch; rank 0 validates and writes.",
-        ),
-    ] = 1,
+    nproc: NprocOpt = 1,
 ) -> None:
     """Train on one or more corpora with a speaker-disjoint validation split; keeps the best validation macro-F1."""
     from edgefusion.commands import train as verb
@@ -483,16 +482,10 @@ def triton(
     repo: Annotated[Path, typer.Option("--repo", "-o", help="The model repository folder (made if missing).")],
     name: Annotated[str, typer.Option(help="The model's name in the repository.")] = "edgefusion",
     version: Annotated[int, typer.Option(help="Its version folder.")] = 1,
-    max_batch: Annotated[
-        int | None, typer.Option(help="Largest batch Triton forms \\[default: the artifact's; a fixed batch: none].")
-    ] = None,
-    preferred: Annotated[str | None, typer.Option(help="Preferred batch sizes for dynamic batching, e.g. 4,8.")] = None,
-    max_queue_delay: Annotated[
-        int, typer.Option(help="Microseconds a request may wait for others to batch with.")
-    ] = 2000,
-    instances: Annotated[
-        list[str], typer.Option(help="KIND:COUNT copies of the model, cpu or gpu; repeat for several groups.")
-    ] = ["cpu:1"],  # noqa: B006 (typer reads the default, nothing mutates it)
+    max_batch: MaxBatchOpt = None,
+    preferred: PreferredOpt = None,
+    max_queue_delay: QueueDelayOpt = 2000,
+    instances: InstancesOpt = ["cpu:1"],  # noqa: B006 (typer reads the default, nothing mutates it)
 ) -> None:
     """Write an artifact as a model of a Triton Inference Server repository: config.pbtxt and a version folder."""
     from edgefusion.commands import triton as verb

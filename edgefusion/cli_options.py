@@ -78,3 +78,19 @@ VadOpt = Annotated[
 VadBackendOpt = Annotated[
     str | None, typer.Option("--vad-backend", help="silero or webrtc \\[default: silero].", show_default=False)
 ]
+NprocOpt = Annotated[
+    int,
+    typer.Option(
+        help="Train in this many processes under torchrun (DistributedDataParallel; gloo on a CPU, nccl on "
+        "GPUs), each a share of every batch; rank 0 validates and writes.",
+    ),
+]
+# edgefusion triton: how Triton batches and places the model
+MaxBatchOpt = Annotated[
+    int | None, typer.Option(help="Largest batch Triton forms \\[default: the artifact's; a fixed batch: none].")
+]
+PreferredOpt = Annotated[str | None, typer.Option(help="Preferred batch sizes for dynamic batching, e.g. 4,8.")]
+QueueDelayOpt = Annotated[int, typer.Option(help="Microseconds a request may wait for others to batch with.")]
+InstancesOpt = Annotated[
+    list[str], typer.Option(help="KIND:COUNT copies of the model, cpu or gpu; repeat for several groups.")
+]
