@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from edgefusion.artifact.metadata import read_metadata
-from edgefusion.zoo import MANIFEST, MANIFEST_FORMAT, sha256_of
+from edgefusion.checksum import file_sha256
+from edgefusion.zoo import MANIFEST, MANIFEST_FORMAT
 
 ZOO = Path(__file__).resolve().parent.parent / "edgefusion" / "zoo"
 FILES = {  # role -> file name under the stem
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for role, src in paths.items():
         dst = ZOO / src.name
         shutil.copyfile(src, dst)
-        files[role] = {"file": dst.name, "size": dst.stat().st_size, "sha256": sha256_of(dst)}
+        files[role] = {"file": dst.name, "size": dst.stat().st_size, "sha256": file_sha256(dst)}
     card = build_card(stem, summary, reports)
     manifest = {"format": MANIFEST_FORMAT, "model": stem, "files": files, "card": card}
     (ZOO / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

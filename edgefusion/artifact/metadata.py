@@ -8,7 +8,6 @@ with ``read_metadata`` and need no other flag to know the model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,14 +150,6 @@ def read_metadata(path: str | Path) -> ArtifactMeta:
 def save_onnx(model: onnx.ModelProto, path: str | Path) -> Path:
     """Write atomically (a half-written model never sits under the final name)."""
     return write_atomic(path, lambda f: onnx.save(model, f))
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def new_meta(config: ModelConfig, classes: list[str], contract: list[dict[str, Any]], precision: str) -> ArtifactMeta:

@@ -51,10 +51,11 @@ def run(s: CalibrateSettings, err: Console, out: Console) -> None:
     actors, eval_data, eval_actors, seed, threads = s.actors, s.eval_data, s.eval_actors, s.seed, s.threads
     hop, calm_as_neutral, cache_dir = s.hop, s.calm_as_neutral, s.cache_dir
     from edgefusion.artifact.graph import is_quantized
-    from edgefusion.artifact.metadata import file_sha256, load_onnx, metadata_of, save_onnx, set_metadata
+    from edgefusion.artifact.metadata import load_onnx, metadata_of, save_onnx, set_metadata
     from edgefusion.calibration.data import DEFAULT_SAMPLES, WindowFeeds, draw_clips
     from edgefusion.calibration.gate import gate, score_artifact
     from edgefusion.calibration.quantize import METHODS, TARGETS, check_choice, quantize
+    from edgefusion.checksum import file_sha256
 
     check_choice(method, METHODS, "--method")
     if target is None:  # what this machine would run the graph with

@@ -26,10 +26,12 @@ def run(s: InfoSettings, out: Console) -> None:
     from edgefusion.runtime.runner import SUFFIX_BACKEND
     from edgefusion.zoo import shipped, shipped_role
 
-    model_path = s.model_path or shipped("checkpoint")
-    role = shipped_role(model_path)
-    if role is not None:
-        shipped(role)  # its checksum: a damaged shipped file is named, not described
+    if s.model_path is None:
+        model_path, role = shipped("checkpoint"), "checkpoint"
+    else:  # a shipped file named by its path is checked too: a damaged one is named, not described
+        model_path, role = s.model_path, shipped_role(s.model_path)
+        if role is not None:
+            shipped(role)
     backend = SUFFIX_BACKEND.get(model_path.suffix.lower())
     if backend == "onnxruntime":
         _onnx_info(model_path, out)

@@ -10,11 +10,11 @@ Every shipped file is checked against the package's manifest before it is used (
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from edgefusion.artifact.sidecar import EngineMismatchError, SidecarError, check_sidecar, read_sidecar
+from edgefusion.data.store import default_cache_dir
 from edgefusion.doctor.stack import check_tensorrt
 from edgefusion.errors import require_writable
 from edgefusion.zoo import entries, shipped, verify
@@ -23,9 +23,9 @@ ENGINE_FOLDER = "engines"
 
 
 def engine_cache_dir() -> Path:
-    """Where engines built from the shipped model are kept: ``$XDG_CACHE_HOME/edgefusion/engines``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "edgefusion" / ENGINE_FOLDER
+    """Where engines built from the shipped model are kept: ``$XDG_CACHE_HOME/edgefusion/engines``,
+    beside the clip cache."""
+    return default_cache_dir() / ENGINE_FOLDER
 
 
 def has_tensorrt() -> bool:

@@ -51,9 +51,10 @@ from onnx import numpy_helper
 from edgefusion import __version__
 from edgefusion.artifact.calibration_cache import cache_header, read_calibration_cache
 from edgefusion.artifact.graph import keep_fp32_nodes
-from edgefusion.artifact.metadata import PRECISIONS, ArtifactMeta, file_sha256, load_onnx, metadata_of
+from edgefusion.artifact.metadata import PRECISIONS, ArtifactMeta, load_onnx, metadata_of
 from edgefusion.artifact.sidecar import SIDECAR_FORMAT, UNKNOWN_GPU, version_tuple, write_sidecar
 from edgefusion.atomic import write_atomic
+from edgefusion.checksum import file_sha256
 from edgefusion.config import MODALITIES_KEY, REFERENCE_KEY
 from edgefusion.errors import EdgefusionError, located
 

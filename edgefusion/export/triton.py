@@ -24,9 +24,8 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from edgefusion.artifact.metadata import PREFIX, ArtifactMeta
+from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.errors import EdgefusionError, located, require_writable
 
 # contract dtype -> Triton's DataType (model_config.proto)
@@ -120,23 +119,9 @@ def config_text(meta: ArtifactMeta, platform: str, max_batch: int, s: TritonSett
         lines.append(f"dynamic_batching {{ {preferred}max_queue_delay_microseconds: {s.max_queue_delay_us} }}")
     groups = [f"  {{ count: {count} kind: {KINDS[kind]} }}" for kind, count in s.instances]
     lines.append("instance_group [\n" + ",\n".join(groups) + "\n]")
-    params = {PREFIX + k: v for k, v in _metadata(meta).items()}
-    for key, value in params.items():
+    for key, value in meta.to_props().items():  # what the ONNX's metadata_props hold
         lines.append(f"parameters {{ key: {_quote(key)} value {{ string_value: {_quote(value)} }} }}")
     return "\n".join(lines) + "\n"
-
-
-def _metadata(meta: ArtifactMeta) -> dict[str, str]:
-    """The artifact's edgefusion metadata as JSON strings (what its ONNX ``metadata_props`` hold)."""
-    values: dict[str, Any] = {
-        "config": meta.config.to_dict(),
-        "classes": meta.classes,
-        "contract": meta.contract,
-        "precision": meta.precision,
-        "version": meta.version,
-        **meta.extra,
-    }
-    return {k: json.dumps(v, separators=(",", ":")) for k, v in values.items()}
 
 
 def write_model_repository(path: Path, meta: ArtifactMeta, repo: Path, s: TritonSettings) -> Path:

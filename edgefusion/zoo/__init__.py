@@ -19,13 +19,13 @@ own, or a copy under test). numpy-free and torch-free: the runtime on a device i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefusion.checksum import file_sha256
 from edgefusion.errors import EdgefusionError, located
 
 ZOO_ENV = "EDGEFUSION_ZOO"
@@ -79,14 +79,6 @@ def entries(root: Path | None = None) -> dict[str, Shipped]:
     return out
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify(item: Shipped) -> Path:
     """``item.path`` when it is the file the manifest describes; one-line ``ZooError`` naming it otherwise."""
     path = item.path
@@ -96,7 +88,7 @@ def verify(item: Shipped) -> Path:
     if size != item.size:
         problem = f"shipped {item.role} file is damaged ({size:,} bytes, its manifest says {item.size:,}): {REINSTALL}"
         raise ZooError(located(path, problem))
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     if digest != item.sha256:
         problem = f"shipped {item.role} file is damaged (SHA-256 {digest[:12]}…, its manifest says {item.sha256[:12]}…)"
         raise ZooError(located(path, f"{problem}: {REINSTALL}"))
