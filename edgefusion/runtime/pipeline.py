@@ -1,8 +1,10 @@
 """The streaming pipeline: every hop, snapshot the newest window, infer once, smooth, emit an event.
 
 Latest wins: when a hop's work runs late, the hops it overran are skipped and counted, and
-the next hop takes the newest data; nothing queues. Each event carries the time, the label,
-the fused and per-modality probabilities, ``present``, and the latency of every stage in ms:
+the next hop takes the newest data; nothing queues. A hop whose inference a remote server did
+not answer (``ServerUnavailable``) is lost, counted and emitted without a label; the run goes
+on. Each event carries the time, the label, the fused and per-modality probabilities,
+``present``, and the latency of every stage in ms:
 
 - ``audio_age`` / ``frame_age``: how old the newest audio sample and face frame were at the hop;
 - ``vad``: the voice activity detector on the hop's new audio (with a ``SpeechGate``);
@@ -39,7 +41,7 @@ from edgefusion.config import LIVE_HOP
 from edgefusion.metrics import softmax
 from edgefusion.runtime.clock import Clock
 from edgefusion.runtime.face_stage import MAX_CROP_AGE
-from edgefusion.runtime.runner import Runner
+from edgefusion.runtime.runner import Runner, ServerUnavailable
 from edgefusion.runtime.vad import SpeechGate
 
 DEFAULT_SMOOTH = 0.5
@@ -68,6 +70,8 @@ class Event:
     adapted: bool = False  # whether the audio embedding was centred on the speaker
     speech: float | None = None  # the window's speech share by the VAD, 0-1 (None without one)
     adaptation: tuple[int, int] | None = None  # (voiced windows averaged, windows needed) with adaptation on
+    lost: int = 0  # hops whose inference the server did not answer, so far (this one included)
+    unanswered: bool = False  # this hop's: the server did not answer, so there is no label
     frame: Any = field(default=None, repr=False)  # the newest frame (for video sinks), not serialised
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,13 +89,17 @@ class Event:
             "adapted": self.adapted,
             "speech": None if self.speech is None else round(self.speech, 3),
             "adaptation": None if self.adaptation is None else list(self.adaptation),
+            "lost": self.lost,
+            "unanswered": self.unanswered,
         }
 
     @property
     def status(self) -> str:
-        """The label, or why there is none ("no speech" when the VAD heard none, else "no input")."""
+        """The label, or why there is none: "no server", "no speech" (the VAD heard none), else "no input"."""
         if self.label is not None:
             return self.label
+        if self.unanswered:
+            return "no server"
         return "no speech" if self.speech is not None else "no input"
 
 
@@ -126,6 +134,7 @@ class RunSummary:
     overflows: int
     seconds: float
     reason: str
+    lost: int = 0  # hops the server did not answer
 
 
 class Pipeline:
@@ -168,6 +177,7 @@ class Pipeline:
             self.feed[SHIFT_INPUT] = np.zeros((1, cfg.embed_dim), dtype=np.float32)
         self.smoothed: np.ndarray | None = None
         self.skipped = 0
+        self.lost = 0
         self.stopped = False
 
     def stop(self) -> None:
@@ -208,7 +218,13 @@ class Pipeline:
             self.feed[SHIFT_INPUT][0] = self.centre.shift() if adapted else 0.0
         t1 = time.perf_counter()
         decided = bool(present.any())
-        out = self.runner.infer(self.feed) if decided else None
+        out, unanswered = None, False
+        if decided:
+            try:
+                out = self.runner.infer(self.feed)
+            except ServerUnavailable:  # a remote runner's server away: this hop is lost, not the run
+                unanswered = True
+                self.lost += 1
         t2 = time.perf_counter()
         label, probs, raw_named = None, {}, {}
         if out is not None:
@@ -240,6 +256,8 @@ class Pipeline:
             adapted=adapted,
             speech=speech,
             adaptation=None if self.centre is None else (self.centre.count, self.centre.min_windows),
+            lost=self.lost,
+            unanswered=unanswered,
         )
         t3 = time.perf_counter()
         event.latency_ms = {
@@ -288,4 +306,4 @@ class Pipeline:
             for sink in self.sinks:
                 sink.close()
         overflows = getattr(self.audio, "overflows", 0) if self.audio is not None else 0
-        return RunSummary(events, self.skipped, overflows, time.perf_counter() - started, reason)
+        return RunSummary(events, self.skipped, overflows, time.perf_counter() - started, reason, self.lost)

@@ -29,6 +29,11 @@ class RunnerError(EdgefusionError):
     """A runner that cannot open its artifact or was fed the wrong tensors."""
 
 
+class ServerUnavailable(RunnerError):
+    """A remote runner's server did not answer this request (gone, restarting, overloaded): the
+    streaming pipeline loses the hop and goes on; elsewhere it is an error like any other."""
+
+
 class Runner(ABC):
     """Base class: lifecycle, feed checking and batching; subclasses implement ``_activate``, ``_run``."""
 
@@ -73,7 +78,7 @@ class Runner(ABC):
             raise RuntimeError(f"{type(self).__name__} used outside `with`: call activate() first")
         feed = self._checked(feed)
         total = len(feed["audio"])
-        step = self.meta.batch or total
+        step = self._rows_per_run() or total
         if step == total:
             return self._run(feed)
         chunks = [self._run({k: v[i : i + step] for k, v in feed.items()}) for i in range(0, total, step)]
@@ -149,6 +154,10 @@ class Runner(ABC):
         return out
 
     # for subclasses ------------------------------------------------------------------------
+    def _rows_per_run(self) -> int | None:
+        """The rows one ``_run`` takes (the artifact's fixed batch), None: any number."""
+        return self.meta.batch
+
     @abstractmethod
     def _read_meta(self) -> ArtifactMeta: ...
 

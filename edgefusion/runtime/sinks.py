@@ -53,7 +53,8 @@ class PrintSink:
         speech = "" if event.speech is None else f" speech {event.speech:.2f}"
         self.console.print(
             f"t={event.t:6.2f}s {decision:<11} [{present}]{speech}{adaptation_note(event)} "
-            f"infer {_ms(lat.get('inference'))} ms, pipeline {lat['pipeline']:.2f} ms, skipped {event.skipped}",
+            f"infer {_ms(lat.get('inference'))} ms, pipeline {lat['pipeline']:.2f} ms, skipped {event.skipped}"
+            + (f", lost {event.lost}" if event.lost else ""),
             highlight=False,
         )
 
@@ -85,7 +86,7 @@ class TerminalSink:
             (f"{self.title}  ", "bold"),
             (event.status, "bold green" if event.label is not None else "dim"),
             f"  t={event.t:.1f}s  live: {present}{speech}{adaptation_note(event)}  skipped hops: {event.skipped}"
-            f"  overflows: {event.overflows}",
+            f"  overflows: {event.overflows}" + (f"  lost to the server: {event.lost}" if event.lost else ""),
         )
         return Group(head, bars, Text("latency (ms)"), lat)
 
