@@ -16,15 +16,14 @@ from edgefusion.cli_options import (
     CalmOpt,
     DataArg,
     DatasArg,
-    InstancesOpt,
-    MaxBatchOpt,
     ModelArg,
+    ModelNameOpt,
     NprocOpt,
     OnnxArg,
-    PreferredOpt,
-    QueueDelayOpt,
+    ServerOpt,
     VadBackendOpt,
     VadOpt,
+    WaitOpt,
     err,
     out,
 )
@@ -152,6 +151,9 @@ def eval_(
         ),
     ] = False,
     vad_backend: VadBackendOpt = None,
+    server: ServerOpt = None,
+    model_name: ModelNameOpt = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Score a checkpoint or artifact on whole clips: accuracy, macro-F1, per-class recall, confusion, per modality.
 
@@ -162,6 +164,7 @@ def eval_(
     settings = verb.EvalSettings(
         model_path=model, datas=tuple(data), actors=actors, json_path=json_path, plot=plot, hop=hop,
         calm_as_neutral=calm_as_neutral, cache_dir=cache_dir, adapt=adapt, vad=vad, vad_backend=vad_backend,
+        server=server, model_name=model_name, wait=wait,
     )  # fmt: skip
     verb.run(settings, err, out)
 
@@ -371,10 +374,14 @@ def run(
     adapt: AdaptOpt = None,
     vad: VadOpt = None,
     vad_backend: VadBackendOpt = None,
+    server: ServerOpt = None,
+    model_name: ModelNameOpt = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Run the model live on a microphone and a camera (or replayed files): emotion and per-stage latency.
 
     With no ARTIFACT, the shipped speech model (docs/model-card.md) that suits this machine runs.
+    With --server, a Triton server runs the model and everything else stays here.
     """
     from edgefusion.commands import run as verb
     from edgefusion.errors import EdgefusionError
@@ -385,6 +392,7 @@ def run(
         model=model or model_opt, audio_uri=audio, video_uri=video, backend=backend, threads=threads, hop=hop,
         smooth=smooth, duration=duration, fast=fast, jsonl=jsonl, save_video=save_video, overlay=overlay,
         cuda_graph=cuda_graph, live_view=live_view, adapt=adapt, vad=vad, vad_backend=vad_backend,
+        server=server, model_name=model_name, wait=wait,
     )  # fmt: skip
     verb.run(settings, err, out)
 
@@ -474,27 +482,6 @@ def bench(
         audio=audio, video=video, stream_seconds=stream_seconds,
     )  # fmt: skip
     verb.run(settings, err, out)
-
-
-@app.command()
-def triton(
-    artifact: Annotated[Path, typer.Argument(metavar="ARTIFACT", help="An exported .onnx or a TensorRT .engine.")],
-    repo: Annotated[Path, typer.Option("--repo", "-o", help="The model repository folder (made if missing).")],
-    name: Annotated[str, typer.Option(help="The model's name in the repository.")] = "edgefusion",
-    version: Annotated[int, typer.Option(help="Its version folder.")] = 1,
-    max_batch: MaxBatchOpt = None,
-    preferred: PreferredOpt = None,
-    max_queue_delay: QueueDelayOpt = 2000,
-    instances: InstancesOpt = ["cpu:1"],  # noqa: B006 (typer reads the default, nothing mutates it)
-) -> None:
-    """Write an artifact as a model of a Triton Inference Server repository: config.pbtxt and a version folder."""
-    from edgefusion.commands import triton as verb
-
-    settings = verb.TritonRepoSettings(
-        artifact=artifact, repo=repo, name=name, version=version, max_batch=max_batch, preferred=preferred,
-        max_queue_delay_us=max_queue_delay, instances=tuple(instances),
-    )  # fmt: skip
-    verb.run(settings, out)
 
 
 @app.command()

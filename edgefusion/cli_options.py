@@ -94,3 +94,22 @@ QueueDelayOpt = Annotated[int, typer.Option(help="Microseconds a request may wai
 InstancesOpt = Annotated[
     list[str], typer.Option(help="KIND:COUNT copies of the model, cpu or gpu; repeat for several groups.")
 ]
+# a model on a Triton server (run, eval, bench --server; serve)
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="grpc://HOST:PORT: infer on this Triton server (`edgefusion serve`); capture, VAD and smoothing "
+        "stay here, the artifact gives the contract.",
+        show_default=False,
+    ),
+]
+ModelNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="--server: the model's name there \\[default: the artifact's file name less its suffix, as serve "
+        "names it]."
+    ),
+]
+WaitOpt = Annotated[
+    float, typer.Option(help="--server: seconds to keep trying a server that does not answer at the start.")
+]

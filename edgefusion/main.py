@@ -14,7 +14,8 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from edgefusion.cli import app, err
+from edgefusion.cli import err
+from edgefusion.cli_serving import app  # the command line with every verb, the serving ones included
 from edgefusion.errors import EdgefusionError
 
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)

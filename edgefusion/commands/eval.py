@@ -38,6 +38,9 @@ class EvalSettings:
     adapt: bool = False
     vad: bool = False  # score as the live runtime gates: a window's audio counts only when the VAD hears speech
     vad_backend: str | None = None  # None: the default VAD
+    server: str | None = None  # grpc://HOST:PORT: infer there (the artifact gives the contract)
+    model_name: str | None = None  # the model's name on the server
+    wait: float = 0.0  # seconds to keep trying a server that does not answer at the start
 
 
 def run(s: EvalSettings, err: Console, out: Console) -> None:
@@ -48,7 +51,8 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
 
     from edgefusion.adaptation import reference_of
     from edgefusion.evaluate import plot_confusion, predict_adapted, predict_clips
-    from edgefusion.runtime.runner import open_runner
+    from edgefusion.runtime.remote_runner import RemoteRunner, check_server
+    from edgefusion.runtime.runner import Runner, open_runner
     from edgefusion.runtime.vad import DEFAULT_VAD, open_vad
 
     vad = open_vad(s.vad_backend or DEFAULT_VAD) if s.vad else None
@@ -57,6 +61,7 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
         raise EdgefusionError(f"--hop must be positive, got {hop}")
     if s.vad_backend is not None and not s.vad:
         raise EdgefusionError(f"--vad-backend {s.vad_backend} without --vad: add --vad to score with it")
+    server = check_server(s.server, None, False, s.wait)
     if not model_path.exists():  # before the corpus is scanned and summarised
         raise EdgefusionError(located(model_path, "no such file"))
     check_outputs([("--json", json_path), ("--plot", plot)], inputs=[("MODEL", model_path)], input_folders=datas)
@@ -67,7 +72,10 @@ def run(s: EvalSettings, err: Console, out: Console) -> None:
         print_corpus_summaries(several, clips, err)
     else:
         err.print(corpus_summary(clips))
-    with open_runner(model_path) as model:  # every artifact, a checkpoint too, through its runner
+    runner: Runner = open_runner(model_path)
+    if server is not None:  # the artifact gives the contract, the server's model scores
+        runner = RemoteRunner(model_path, server, s.model_name, s.wait)
+    with runner as model:  # every artifact, a checkpoint too, through its runner
         cfg, extra, adaptable = model.meta.config, model.meta.extra, model.adaptable
         err.print(f"running {model_path} with {model.description}")
         if model.masked:

@@ -19,7 +19,9 @@ from edgefusion.adaptation import AdaptationError, RunningCentre, reference_of
 from edgefusion.errors import EdgefusionError
 from edgefusion.outputs import check_outputs
 from edgefusion.runtime.pipeline import RunSummary, StreamSettings
+from edgefusion.runtime.remote_runner import RemoteRunner, check_server
 from edgefusion.runtime.session import LatencyRecorder, stream
+from edgefusion.zoo import shipped
 
 if TYPE_CHECKING:
     from edgefusion.runtime.runner import Runner
@@ -46,6 +48,9 @@ class RunSettings:
     adapt: bool | None = None  # None: on where the model and the sources allow it
     vad: bool | None = None  # None: on where there is audio
     vad_backend: str | None = None  # None: the default VAD
+    server: str | None = None  # grpc://HOST:PORT: infer there (the artifact gives the contract)
+    model_name: str | None = None  # the model's name on the server
+    wait: float = 0.0  # seconds to keep trying a server that does not answer at the start
 
 
 def check_gating(s: RunSettings) -> None:
@@ -111,6 +116,7 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
     if save_video is not None and video_uri == "none":
         raise EdgefusionError(f"--save-video {save_video}: there is no video to save; give a --video source")
     check_gating(s)
+    server = check_server(s.server, s.backend, s.cuda_graph, s.wait)
     gated = audio_uri != "none" and s.vad is not False
     uris = {"--audio": audio_uri, "--video": video_uri}
     files = {k: u.removeprefix("file://") for k, u in uris.items() if u.startswith("file://") or "://" not in u}
@@ -118,15 +124,22 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
         [("--jsonl", jsonl), ("--save-video", save_video)],
         inputs=[*([("MODEL", model)] if model else []), *((k, Path(f)) for k, f in files.items() if f != "none")],
     )
-    if model is None:
+    if model is None and server is not None:
+        model = shipped("int8-cpu")
+        err.print(f"no artifact named: {model.name}, the shipped model, gives the contract; {server} runs it")
+    elif model is None:
         from edgefusion.export.shipped import shipped_artifact
 
         model, why = shipped_artifact(err)
         err.print(f"no artifact named: running {why}")
-    options: dict[str, Any] = {"threads": threads} if threads else {}
-    if cuda_graph:
-        options["cuda_graph"] = True
-    runner = open_runner(model, backend, **options)
+    runner: Runner
+    if server is not None:
+        runner = RemoteRunner(model, server, s.model_name, wait=s.wait)
+    else:
+        options: dict[str, Any] = {"threads": threads} if threads else {}
+        if cuda_graph:
+            options["cuda_graph"] = True
+        runner = open_runner(model, backend, **options)
     window = runner.meta.config.window_seconds
     if hop > window:  # (an opened runner holds nothing until activated)
         raise EdgefusionError(
@@ -159,6 +172,11 @@ def run(s: RunSettings, err: Console, out: Console) -> RunSummary:
         f"{summary.events} events in {summary.seconds:.1f} s ({summary.reason}); skipped hops {summary.skipped}; "
         f"audio overflows {summary.overflows}; runner {runner.description}"
     )
+    if isinstance(runner, RemoteRunner):
+        out.print(
+            f"server: {summary.lost} hops lost unanswered; it failed {runner.failures} requests and came back "
+            f"{runner.recoveries} times" + (f" (last failure: {runner.last_failure})" if runner.failures else "")
+        )
     if centre is not None:
         out.print(
             f"speaker adaptation: running mean of {centre.count} voiced windows"

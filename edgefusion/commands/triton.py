@@ -24,7 +24,7 @@ class TritonRepoSettings:
     instances: tuple[str, ...]  # ("cpu:2", "gpu:1")
 
 
-def _ints(text: str, what: str) -> tuple[int, ...]:
+def int_list(text: str, what: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
@@ -54,7 +54,7 @@ def run(s: TritonRepoSettings, out: Console) -> Path:
         name=s.name,
         version=s.version,
         max_batch=s.max_batch,
-        preferred=_ints(s.preferred, "--preferred") if s.preferred else (),
+        preferred=int_list(s.preferred, "--preferred") if s.preferred else (),
         max_queue_delay_us=s.max_queue_delay_us,
         instances=tuple(_instance(i) for i in s.instances) or (("cpu", 1),),
     )

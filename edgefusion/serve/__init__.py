@@ -1,0 +1,1 @@
+"""Serving an artifact from a Triton Inference Server."""

@@ -1,0 +1,178 @@
+"""One artifact served by a real Triton Inference Server on this machine, through PyTriton.
+
+PyTriton starts NVIDIA's ``tritonserver`` binary (bundled in the ``nvidia-pytriton`` wheel) and
+binds a Python function to a model of its Python backend: here, the artifact's edgefusion
+runner (ONNX Runtime for an ``.onnx``, TensorRT for an engine). Triton does the rest: HTTP and
+gRPC endpoints (KServe v2), health and readiness, dynamic batching of requests from many
+clients into one ``infer`` call, and per-model statistics (``/v2/models/NAME/stats``: how many
+requests, how many executions, batch by batch).
+
+The model's inputs and outputs are the artifact's contract without the batch dimension, so a
+client that holds the same artifact (``RemoteRunner``) can check it is talking to the same model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefusion.errors import EdgefusionError
+from edgefusion.runtime.remote_runner import model_name_for
+from edgefusion.runtime.runner import Runner, open_runner
+
+DEFAULT_MAX_BATCH = 32
+DEFAULT_QUEUE_DELAY_US = 2000  # a request waits at most 2 ms for others: 1 % of a 250 ms hop
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What to serve and how: ports, batching, the runner's threads."""
+
+    artifact: Path
+    name: str | None = None  # None: the artifact's file name without its suffix
+    host: str = "0.0.0.0"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    max_batch: int = DEFAULT_MAX_BATCH
+    preferred: tuple[int, ...] = ()
+    max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
+    threads: int | None = None  # the runner's intra-op threads [default: ONNX Runtime's]
+    backend: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.name or model_name_for(self.artifact)
+
+
+def check(s: ServeSettings) -> None:
+    """Refuse, in one line, settings Triton would fail on later."""
+    if s.max_batch < 1:
+        raise EdgefusionError(f"--max-batch must be at least 1, got {s.max_batch}")
+    if any(p < 1 or p > s.max_batch for p in s.preferred):
+        raise EdgefusionError(f"--preferred {s.preferred}: each size must be between 1 and --max-batch {s.max_batch}")
+    if s.max_queue_delay_us < 0:
+        raise EdgefusionError(f"--max-queue-delay must be 0 or more microseconds, got {s.max_queue_delay_us}")
+    ports = {"--http-port": s.http_port, "--grpc-port": s.grpc_port, "--metrics-port": s.metrics_port}
+    if len(set(ports.values())) != 3 or not all(0 < p < 65536 for p in ports.values()):
+        raise EdgefusionError(f"ports {list(ports.values())}: give three different ports between 1 and 65535")
+    for option, port in ports.items():
+        _check_free(s.host, port, option)
+
+
+def _check_free(host: str, port: int, option: str) -> None:
+    """Triton would fail later, deep in its log, on a port in use: say so now."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            problem = f"cannot listen on {host}:{port} ({e.strerror})"
+            raise EdgefusionError(f"{option} {port}: {problem}; choose another") from None
+
+
+def infer_function(runner: Runner) -> Callable[..., dict[str, np.ndarray]]:
+    """The function Triton calls with a formed batch: named arrays [B, ...] in, the runner's outputs out.
+
+    It also counts the batch sizes it was given (``sizes``), for the summary at shutdown."""
+    from pytriton.decorators import batch
+
+    sizes: dict[int, int] = {}
+    lock = threading.Lock()
+
+    @batch
+    def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
+        out = runner.infer(inputs)
+        with lock:
+            n = len(inputs["audio"])
+            sizes[n] = sizes.get(n, 0) + 1
+        return out
+
+    infer.sizes = sizes  # type: ignore[attr-defined]
+    return infer
+
+
+def tensors(runner: Runner) -> tuple[list[Any], list[Any]]:
+    """PyTriton ``Tensor``s of the artifact's contract, per row (Triton adds the batch dimension)."""
+    from pytriton.model_config import Tensor
+
+    def tensor(spec: dict[str, Any]) -> Any:
+        return Tensor(name=spec["name"], dtype=np.dtype(spec["dtype"]), shape=tuple(spec["shape"][1:]))
+
+    specs = runner.meta.contract
+    return [tensor(t) for t in specs if t["io"] == "in"], [tensor(t) for t in specs if t["io"] == "out"]
+
+
+def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
+    """Serve until Ctrl-C (or SIGTERM); return the batch sizes Triton formed, {size: executions}."""
+    from pytriton.model_config import DynamicBatcher, ModelConfig
+    from pytriton.triton import Triton, TritonConfig
+
+    check(s)
+    options = {"threads": s.threads} if s.threads else {}
+    runner = open_runner(s.artifact, s.backend, **options)
+    config = TritonConfig(
+        http_address=s.host,
+        http_port=s.http_port,
+        grpc_address=s.host,
+        grpc_port=s.grpc_port,
+        metrics_port=s.metrics_port,
+        exit_on_error=True,
+        log_verbose=0,
+    )
+    batcher = DynamicBatcher(
+        max_queue_delay_microseconds=s.max_queue_delay_us, preferred_batch_size=list(s.preferred) or None
+    )
+    inputs, outputs = tensors(runner)
+    if runner.meta.batch:
+        say(
+            f"{s.artifact.name} has a fixed batch of {runner.meta.batch}: Triton still batches requests, and the "
+            "runner runs them in turn; `edgefusion export --dynamic-batch` gives a graph that computes them at once"
+        )
+    with runner:
+        infer = infer_function(runner)
+        with Triton(config=config) as triton:
+            triton.bind(
+                model_name=s.model_name,
+                infer_func=infer,
+                inputs=inputs,
+                outputs=outputs,
+                config=ModelConfig(max_batch_size=s.max_batch, batcher=batcher),
+                strict=True,
+            )
+            triton.run()  # starts the server and loads the model; returns once it is ready
+            say(
+                f"serving {s.artifact.name} as model {s.model_name!r} ({runner.description}, batches up to "
+                f"{s.max_batch}, queue delay {s.max_queue_delay_us} µs): grpc://{_shown(s.host)}:{s.grpc_port}, "
+                f"http://{_shown(s.host)}:{s.http_port} (ready: /v2/health/ready); Ctrl-C stops"
+            )
+            _wait(triton)
+    return dict(sorted(infer.sizes.items()))  # type: ignore[attr-defined]
+
+
+def _shown(host: str) -> str:
+    return "localhost" if host in ("0.0.0.0", "::") else host
+
+
+def _wait(triton: Any) -> None:
+    """Until Ctrl-C, SIGTERM or the server dies; the ``with`` around it stops the server cleanly."""
+    import signal
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set() and triton.is_alive():
+            stop.wait(0.5)
+    except KeyboardInterrupt:  # Ctrl-C reaches tritonserver too (one process group): it may be gone already
+        stop.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not stop.is_set():
+        raise EdgefusionError("the Triton server stopped on its own (see the lines above)")
