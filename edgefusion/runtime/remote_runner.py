@@ -195,6 +195,9 @@ class RemoteRunner(Runner):
         served = self.client.get_model_metadata(self.model, as_json=True)
         config = self.client.get_model_config(self.model, as_json=True).get("config", {})
         self.max_batch = int(config.get("max_batch_size", 0))
+        # a server that takes video as optional (``edgefusion serve``) is not sent the zeros of no face
+        optional = {t["name"] for t in config.get("input", []) if t.get("optional")}
+        self.skips_absent_video = "video" in optional
         tensors = served["inputs"] + served["outputs"]
         theirs = {t["name"]: (t["datatype"], [int(d) for d in t["shape"]]) for t in tensors}
         for spec in self.meta.contract:
@@ -240,6 +243,8 @@ class RemoteRunner(Runner):
         import tritonclient.grpc as grpcclient
         from tritonclient.utils import InferenceServerException
 
+        if self.skips_absent_video and "video" in feed and not feed["present"][:, 1].any():
+            feed = {k: v for k, v in feed.items() if k != "video"}  # no face in any row: the server fills zeros
         inputs = []
         for name, x in feed.items():
             tensor = grpcclient.InferInput(name, list(x.shape), TRITON_DTYPES[str(x.dtype)])

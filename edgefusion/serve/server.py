@@ -13,6 +13,7 @@ client that holds the same artifact (``RemoteRunner``) can check it is talking t
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from edgefusion.artifact.contract import SHIFT_INPUT
 from edgefusion.errors import EdgefusionError
 from edgefusion.runtime.remote_runner import model_name_for
 from edgefusion.runtime.runner import Runner, open_runner
 
 DEFAULT_MAX_BATCH = 32
 DEFAULT_QUEUE_DELAY_US = 2000  # a request waits at most 2 ms for others: 1 % of a 250 ms hop
+RESTRICTED = ("shared-memory", "model-repository", "trace", "logging")  # PyTriton's defaults, less statistics
+# inputs a request may leave out, zeros in their place: video without a face (150 KB a window not
+# sent), the speaker shift when unadapted
+OPTIONAL = ("video", SHIFT_INPUT)
 
 
 @dataclass(frozen=True)
@@ -78,22 +84,28 @@ def _check_free(host: str, port: int, option: str) -> None:
             raise EdgefusionError(f"{option} {port}: {problem}; choose another") from None
 
 
-def infer_function(runner: Runner) -> Callable[..., dict[str, np.ndarray]]:
-    """The function Triton calls with a formed batch: named arrays [B, ...] in, the runner's outputs out.
+def infer_function(runner: Runner) -> Callable[[list[Any]], list[dict[str, np.ndarray]]]:
+    """The function Triton calls with the requests it batched: one runner call for all their rows.
 
-    It also counts the batch sizes it was given (``sizes``), for the summary at shutdown."""
-    from pytriton.decorators import batch
-
+    A request may leave out an optional input (``OPTIONAL``: no face, so no video; unadapted, so
+    no shift): its rows get zeros, as a local runner gives them. The function counts the batch
+    sizes it was given (``sizes``, rows per call) for the summary at shutdown."""
+    specs = [t for t in runner.meta.contract if t["io"] == "in"]
     sizes: dict[int, int] = {}
     lock = threading.Lock()
 
-    @batch
-    def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
-        out = runner.infer(inputs)
+    def infer(requests: list[Any]) -> list[dict[str, np.ndarray]]:
+        rows = [len(r["audio"]) for r in requests]
+        feed = {}
+        for spec in specs:
+            name, dtype, shape = spec["name"], np.dtype(spec["dtype"]), tuple(spec["shape"][1:])
+            given = zip(requests, rows, strict=True)
+            feed[name] = np.concatenate([r[name] if name in r else np.zeros((n, *shape), dtype) for r, n in given])
+        out = runner.infer(feed)
         with lock:
-            n = len(inputs["audio"])
-            sizes[n] = sizes.get(n, 0) + 1
-        return out
+            sizes[sum(rows)] = sizes.get(sum(rows), 0) + 1
+        bounds = np.cumsum([0, *rows])
+        return [{k: v[lo:hi] for k, v in out.items()} for lo, hi in itertools.pairwise(bounds)]
 
     infer.sizes = sizes  # type: ignore[attr-defined]
     return infer
@@ -104,7 +116,8 @@ def tensors(runner: Runner) -> tuple[list[Any], list[Any]]:
     from pytriton.model_config import Tensor
 
     def tensor(spec: dict[str, Any]) -> Any:
-        return Tensor(name=spec["name"], dtype=np.dtype(spec["dtype"]), shape=tuple(spec["shape"][1:]))
+        shape = tuple(spec["shape"][1:])
+        return Tensor(name=spec["name"], dtype=np.dtype(spec["dtype"]), shape=shape, optional=spec["name"] in OPTIONAL)
 
     specs = runner.meta.contract
     return [tensor(t) for t in specs if t["io"] == "in"], [tensor(t) for t in specs if t["io"] == "out"]
@@ -113,7 +126,7 @@ def tensors(runner: Runner) -> tuple[list[Any], list[Any]]:
 def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
     """Serve until Ctrl-C (or SIGTERM); return the batch sizes Triton formed, {size: executions}."""
     from pytriton.model_config import DynamicBatcher, ModelConfig
-    from pytriton.triton import Triton, TritonConfig
+    from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
     check(s)
     options = {"threads": s.threads} if s.threads else {}
@@ -138,7 +151,10 @@ def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
         )
     with runner:
         infer = infer_function(runner)
-        with Triton(config=config) as triton:
+        # PyTriton keeps the endpoints that change the server behind a token of its own; the per-model
+        # statistics only report, and `bench --streams` reads the batches formed from them
+        security = TritonSecurityConfig(restricted_endpoints=list(RESTRICTED))
+        with Triton(config=config, security_config=security) as triton:
             triton.bind(
                 model_name=s.model_name,
                 infer_func=infer,
