@@ -465,6 +465,18 @@ def bench(
     ] = None,
     calm_as_neutral: CalmOpt = False,
     cache_dir: CacheOpt = None,
+    streams: Annotated[
+        str | None,
+        typer.Option(
+            help="Rounds of this many concurrent real-time streams of --audio (each a process, every hop "
+            "inferred), e.g. 1,2,4,8: to --server, and as separate local processes.",
+        ),
+    ] = None,
+    server: ServerOpt = None,
+    model_name: ModelNameOpt = None,
+    local: Annotated[
+        bool, typer.Option("--local/--no-local", help="--streams: also run each round as local processes.")
+    ] = True,
 ) -> None:
     """Latency (median, p90, p99, max, std), throughput, memory, size and accuracy of artifacts, side by side.
 
@@ -472,6 +484,7 @@ def bench(
     Compare figures within one run: medians and ratios travel between machines, absolute times do not.
     """
     from edgefusion.commands import bench as verb
+    from edgefusion.commands.triton import int_list
 
     settings = verb.BenchSettings(
         artifacts=tuple(artifacts), json_path=json_path, markdown_path=markdown_path, plot_path=plot,
@@ -479,7 +492,8 @@ def bench(
         seconds=seconds, batch=batch, threads=threads, backend=backend,
         cuda_graph=cuda_graph, memory=memory, data=data, actors=actors, calm_as_neutral=calm_as_neutral,
         cache_dir=cache_dir, recommend=recommend_, max_drop=max_drop, budget_ms=budget_ms, stream=stream,
-        audio=audio, video=video, stream_seconds=stream_seconds,
+        audio=audio, video=video, stream_seconds=stream_seconds, server=server, model_name=model_name, local=local,
+        streams=int_list(streams, "--streams") if streams else (),
     )  # fmt: skip
     verb.run(settings, err, out)
 

@@ -209,3 +209,52 @@ def test_ctrl_c_stops_the_server_cleanly_with_a_summary(tmp_path: Path) -> None:
     assert "Traceback" not in log
     assert "serving speech.int8.onnx as model 'speech.int8'" in log
     assert "stopped: 1 batches of 3 windows (mean 3.00)" in log
+
+
+def test_a_two_modality_model_through_the_server_with_and_without_faces(exported_onnx: Path, tmp_path: Path) -> None:
+    """Rows with a face send video, rows without leave it out (the server fills zeros): both as here."""
+    from tests.conftest import feed
+
+    batch = feed(6, seed=3)
+    batch["present"][::2, 1] = 0.0  # every other row: no face
+    no_face = {k: v[::2] for k, v in batch.items()}
+    with Server(exported_onnx, tmp_path / "serve.log", "--threads", "1") as s, open_runner(exported_onnx) as local:
+        with RemoteRunner(exported_onnx, parse_server(s.url)) as remote:
+            assert remote.model == "model" and remote.skips_absent_video
+            for f in (batch, no_face):
+                want, got = local.infer(f), remote.infer(f)
+                # without a face the video was not sent, so video_logits (which mean nothing then) differ
+                for name in [n for n in want if f is batch or n != "video_logits"]:
+                    np.testing.assert_allclose(got[name], want[name], atol=1e-5, rtol=0)
+        assert "has a fixed batch of 1" in s.log()  # said at the start: the runner takes the rows in turn
+
+
+# -- bench --streams: many real-time streams against one server ----------------------------------
+
+
+def test_bench_streams_against_the_server_and_as_local_processes(server: Server, tmp_path: Path) -> None:
+    session = tmp_path / "session.wav"
+    sf.write(session, np.concatenate([sf.read(p, dtype="float32")[0] for p in sorted(EXAMPLES.glob("*.wav"))]), 16000)
+    proc = cli("bench", shipped("int8-cpu"), "--streams", "1,2", "--server", server.url, "--audio", f"file://{session}",
+               "--stream-seconds", "3", "--json", tmp_path / "s.json", "--markdown", tmp_path / "s.md")  # fmt: skip
+    report = json.loads((tmp_path / "s.json").read_text())
+    for side in ("server", "local"):
+        assert [r["streams"] for r in report["rounds"][side]] == [1, 2]
+    for side in ("server", "local"):
+        for r in report["rounds"][side]:
+            assert r["events"] >= r["streams"] * 10  # 3 s at 4 hops a second, every stream
+            assert 0 < r["p50_ms"] <= r["p99_ms"] < 1000
+    server_rounds = report["rounds"]["server"]
+    assert all(r["server_executions"] >= 10 and r["mean_batch"] >= 1.0 for r in server_rounds)
+    assert "p99 local/server" in (tmp_path / "s.md").read_text()
+    assert "the most streams with p99 under the 250 ms hop" in proc.stdout
+
+
+def test_bench_streams_refuses_what_cannot_be_measured(tmp_path: Path) -> None:
+    art = shipped("int8-cpu")
+    one_line_error(cli("bench", art, "--server", "grpc://localhost:1", check=False), "give --streams")
+    one_line_error(cli("bench", art, "--streams", "2", check=False), "give --audio file://clip.wav")
+    one_line_error(cli("bench", art, art, "--streams", "2", "--audio", f"file://{ANGRY}", check=False), "one artifact")
+    one_line_error(cli("bench", art, "--streams", "0", "--audio", f"file://{ANGRY}", check=False), "at least 1")
+    long = cli("bench", art, "--streams", "1", "--audio", f"file://{ANGRY}", "--stream-seconds", "60", check=False)
+    one_line_error(long, "would outrun it")

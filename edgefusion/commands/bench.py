@@ -58,6 +58,10 @@ class BenchSettings:
     video: str | None = None
     stream_seconds: float | None = None
     hop: float = LIVE_HOP
+    streams: tuple[int, ...] = ()  # bench_streams: rounds of this many concurrent real-time streams
+    server: str | None = None  # grpc://HOST:PORT the streams infer on
+    model_name: str | None = None
+    local: bool = True  # streams: also each round as separate local processes, for the ratio
 
     def to_dict(self) -> dict[str, Any]:
         """The measuring settings as the report records them (not the artifacts and outputs)."""
@@ -373,6 +377,10 @@ def run(s: BenchSettings, err: Console, out: Console) -> dict[str, Any]:
     """Measure ``s.artifacts`` side by side, print the table and the verdicts, write the reports."""
     from edgefusion.bench import report as reports
 
+    if s.streams or s.server:
+        from edgefusion.commands.bench_streams import run_streams
+
+        return run_streams(s, err, out)
     artifacts, json_path, markdown_path, plot_path, compare_path = (
         list(s.artifacts),
         s.json_path,
