@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from edgefusion.errors import EdgefusionError
+
 # Long paths stay on one line (greppable, pasteable). Piped into a file or a log, tables get
 # PIPE_WIDTH columns rather than rich's 80, which folds every cell (COLUMNS still wins).
 PIPE_WIDTH = 200
@@ -85,6 +87,14 @@ NprocOpt = Annotated[
         "GPUs), each a share of every batch; rank 0 validates and writes.",
     ),
 ]
+def int_list(text: str | None, option: str) -> tuple[int, ...]:
+    """``"4,8"`` -> ``(4, 8)``; None -> ``()``; anything else is a one-line error naming ``option``."""
+    try:
+        return tuple(int(x) for x in (text or "").split(",") if x.strip())
+    except ValueError:
+        raise EdgefusionError(f"{option} {text!r}: give whole numbers separated by commas, e.g. 4,8") from None
+
+
 # edgefusion triton: how Triton batches and places the model
 MaxBatchOpt = Annotated[
     int | None, typer.Option(help="Largest batch Triton forms \\[default: the artifact's; a fixed batch: none].")

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from edgefusion.cli import err
-from edgefusion.cli_serving import app  # the command line with every verb, the serving ones included
+from edgefusion.cli_running import app  # the command line with every verb, those that run artifacts included
 from edgefusion.errors import EdgefusionError
 
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)

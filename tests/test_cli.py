@@ -73,7 +73,7 @@ def test_help_shows_every_bracketed_default() -> None:
     """Rich reads ``[default: ...]`` in a help text as a markup tag and drops it unless escaped."""
     import typer.main
 
-    from edgefusion.cli import app
+    from edgefusion.cli_running import app  # the whole command line: cli.app with the running verbs added
 
     group = typer.main.get_command(app)
     checked = 0

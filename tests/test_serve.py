@@ -250,9 +250,22 @@ def test_bench_streams_against_the_server_and_as_local_processes(server: Server,
     assert "the most streams with p99 under the 250 ms hop" in proc.stdout
 
 
+def test_bench_times_an_artifact_here_and_through_the_server_side_by_side(server: Server, tmp_path: Path) -> None:
+    cli("bench", shipped("int8-cpu"), "--server", server.url, "--runs", "30", "--warmup", "5", "--no-memory",
+        "--json", tmp_path / "b.json")  # fmt: skip
+    rows = {a["name"]: a for a in json.loads((tmp_path / "b.json").read_text())["artifacts"]}
+    here, there = rows["speech.int8.onnx"], rows["speech.int8.onnx [server]"]
+    assert there["backend"] == "triton" and there["variant"] == "server"
+    assert len(there["samples_ms"]) == len(here["samples_ms"]) == 30
+    # gRPC and Triton's queue add to every call; both ran the same graph round-robin
+    assert there["latency"]["median_ms"] > here["latency"]["median_ms"]
+
+
 def test_bench_streams_refuses_what_cannot_be_measured(tmp_path: Path) -> None:
     art = shipped("int8-cpu")
-    one_line_error(cli("bench", art, "--server", "grpc://localhost:1", check=False), "give --streams")
+    unreachable = cli("bench", art, "--streams", "1", "--server", "grpc://localhost:1", "--audio", f"file://{ANGRY}",
+                      check=False)  # fmt: skip
+    one_line_error(unreachable, "grpc://localhost:1: no Triton server answers")
     one_line_error(cli("bench", art, "--streams", "2", check=False), "give --audio file://clip.wav")
     one_line_error(cli("bench", art, art, "--streams", "2", "--audio", f"file://{ANGRY}", check=False), "one artifact")
     one_line_error(cli("bench", art, "--streams", "0", "--audio", f"file://{ANGRY}", check=False), "at least 1")

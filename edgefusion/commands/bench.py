@@ -22,6 +22,7 @@ from edgefusion.atomic import write_text_atomic
 from edgefusion.config import LIVE_HOP, SCORING_HOP
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs
+from edgefusion.runtime.remote_runner import RemoteRunner, check_server
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
 DEFAULT_RUNS = 200
@@ -58,10 +59,8 @@ class BenchSettings:
     video: str | None = None
     stream_seconds: float | None = None
     hop: float = LIVE_HOP
-    streams: tuple[int, ...] = ()  # bench_streams: rounds of this many concurrent real-time streams
-    server: str | None = None  # grpc://HOST:PORT the streams infer on
-    model_name: str | None = None
-    local: bool = True  # streams: also each round as separate local processes, for the ratio
+    server: str | None = None  # grpc://HOST:PORT: also time (and score) each artifact through this server
+    model_name: str | None = None  # its model there [default: named after the artifact]
 
     def to_dict(self) -> dict[str, Any]:
         """The measuring settings as the report records them (not the artifacts and outputs)."""
@@ -290,6 +289,7 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
             f"the machine was busy before the run (load {machine['load_average'][0]:.2f} on "
             f"{machine['usable_cores']} cores): these latencies include other programs' work"
         )
+    server = check_server(s.server, None, False, 0.0)
     entries: list[Entry] = []
     for path in artifacts:
         name = _name(path, artifacts)
@@ -304,6 +304,9 @@ def build_report(artifacts: Sequence[Path], s: BenchSettings, console: Console) 
         if s.cuda_graph and backend == "tensorrt":
             graph = open_runner(path, backend, cuda_graph=True, **options)
             entries.append(Entry(f"{name} [CUDA graph]", path, graph, variant="cuda graph"))
+        if server is not None:  # the same model on the server: the network and Triton's share of a call
+            remote = RemoteRunner(path, server, s.model_name)
+            entries.append(Entry(f"{name} [server]", path, remote, variant="server"))
 
     clips = None
     if s.data is not None:
@@ -377,10 +380,6 @@ def run(s: BenchSettings, err: Console, out: Console) -> dict[str, Any]:
     """Measure ``s.artifacts`` side by side, print the table and the verdicts, write the reports."""
     from edgefusion.bench import report as reports
 
-    if s.streams or s.server:
-        from edgefusion.commands.bench_streams import run_streams
-
-        return run_streams(s, err, out)
     artifacts, json_path, markdown_path, plot_path, compare_path = (
         list(s.artifacts),
         s.json_path,

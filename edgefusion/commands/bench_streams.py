@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.table import Table
 from edgefusion.atomic import write_text_atomic
 from edgefusion.bench.machine import describe_machine
 from edgefusion.bench.streams import StreamsSettings, largest_within, run_round
-from edgefusion.commands.bench import BenchSettings
+from edgefusion.config import LIVE_HOP
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs
 from edgefusion.runtime.remote_runner import RemoteRunner, check_server
@@ -26,10 +27,27 @@ from edgefusion.runtime.remote_runner import RemoteRunner, check_server
 SIDES = ("server", "local")
 
 
-def check(s: BenchSettings) -> tuple[Path, Path]:
+@dataclass(frozen=True)
+class StreamsBenchSettings:
+    """What ``bench --streams`` measures: one artifact, rounds of N streams, where the reports go."""
+
+    artifacts: tuple[Path, ...]  # one: the artifact served (its contract), and the local processes' model
+    streams: tuple[int, ...]
+    audio: str | None  # file://clip.wav
+    server: str | None = None  # grpc://HOST:PORT; None: local processes only
+    model_name: str | None = None
+    local: bool = True  # also each round as N local processes, for the ratio
+    seconds: float | None = None  # per round [default: the clip's length]
+    hop: float = LIVE_HOP
+    threads: int | None = None  # local processes' ONNX Runtime threads [default: 1]
+    json_path: Path | None = None
+    markdown_path: Path | None = None
+
+
+def check(s: StreamsBenchSettings) -> tuple[Path, Path]:
     """The artifact and the clip, or a one-line error for what cannot work."""
     if not s.streams:
-        raise EdgefusionError("--server in bench measures streams: give --streams, e.g. --streams 1,2,4,8")
+        raise EdgefusionError("give --streams, e.g. --streams 1,2,4,8")
     if len(s.artifacts) != 1:
         raise EdgefusionError(f"--streams measures one artifact (the one served), got {len(s.artifacts)}")
     artifact = s.artifacts[0]
@@ -55,11 +73,12 @@ def _seconds(clip: Path) -> float:
         raise EdgefusionError(located(clip, f"cannot read it as audio: {' '.join(str(e).split())}")) from None
 
 
-def run_streams(s: BenchSettings, err: Console, out: Console) -> dict[str, Any]:
+def run(s: StreamsBenchSettings, err: Console, out: Console) -> dict[str, Any]:
+    """Every round to the server and as local processes; print the table, write the reports."""
     artifact, clip = check(s)
-    server = check_server(s.server, s.backend, s.cuda_graph, 0.0)
+    server = check_server(s.server, None, False, 0.0)
     length = _seconds(clip)
-    seconds = s.stream_seconds or length
+    seconds = s.seconds or length
     if seconds > length + 1e-6:
         raise EdgefusionError(located(clip, f"is {length:.1f} s long: --stream-seconds {seconds:g} would outrun it"))
     sides = []

@@ -19,16 +19,9 @@ class TritonRepoSettings:
     name: str
     version: int
     max_batch: int | None
-    preferred: str | None  # "4,8"
+    preferred: tuple[int, ...]  # (4, 8); () lets Triton form any size
     max_queue_delay_us: int
     instances: tuple[str, ...]  # ("cpu:2", "gpu:1")
-
-
-def int_list(text: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise EdgefusionError(f"{what} {text!r}: give whole numbers separated by commas, e.g. 4,8") from None
 
 
 def _instance(text: str) -> tuple[str, int]:
@@ -54,7 +47,7 @@ def run(s: TritonRepoSettings, out: Console) -> Path:
         name=s.name,
         version=s.version,
         max_batch=s.max_batch,
-        preferred=int_list(s.preferred, "--preferred") if s.preferred else (),
+        preferred=s.preferred,
         max_queue_delay_us=s.max_queue_delay_us,
         instances=tuple(_instance(i) for i in s.instances) or (("cpu", 1),),
     )
