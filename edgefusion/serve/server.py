@@ -25,7 +25,7 @@ import numpy as np
 from edgefusion.artifact.contract import SHIFT_INPUT
 from edgefusion.errors import EdgefusionError
 from edgefusion.runtime.remote_runner import model_name_for
-from edgefusion.runtime.runner import Runner, open_runner
+from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
 DEFAULT_MAX_BATCH = 32
 DEFAULT_QUEUE_DELAY_US = 2000  # a request waits at most 2 ms for others: 1 % of a 250 ms hop
@@ -129,7 +129,11 @@ def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
     from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
     check(s)
-    options = {"threads": s.threads} if s.threads else {}
+    options: dict[str, Any] = {"threads": s.threads} if s.threads else {}
+    if backend_for(s.artifact, s.backend) == "onnxruntime":
+        # idle intra-op threads must not busy-wait: they would take the cores Triton's own threads
+        # (and clients on the same machine) need between calls
+        options["spin"] = False
     runner = open_runner(s.artifact, s.backend, **options)
     config = TritonConfig(
         http_address=s.host,
