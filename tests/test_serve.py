@@ -200,11 +200,18 @@ def test_serve_refuses_bad_settings_in_one_line(server: Server, tmp_path: Path) 
     one_line_error(lacking, "nopython: no such interpreter")
 
 
-def test_ctrl_c_stops_the_server_cleanly_with_a_summary(tmp_path: Path) -> None:
+def test_health_over_http_and_ctrl_c_stops_the_server_cleanly_with_a_summary(tmp_path: Path) -> None:
+    import urllib.request
+
     s = Server(shipped("int8-cpu"), tmp_path / "serve.log", "--threads", "1").start()
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/speech.int8/ready"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{s.http_port}{path}", timeout=5) as answer:
+            assert answer.status == 200, path
     with RemoteRunner(shipped("int8-cpu"), parse_server(s.url)) as remote:
         remote.infer({"audio": clip_windows(ANGRY)[:3], "present": np.array([[1, 0]] * 3, np.float32)})
     assert s.stop() == 0
+    with pytest.raises(OSError):  # nothing listens any more
+        urllib.request.urlopen(f"http://127.0.0.1:{s.http_port}/v2/health/live", timeout=5)
     log = s.log()
     assert "Traceback" not in log
     assert "serving speech.int8.onnx as model 'speech.int8'" in log
@@ -246,6 +253,7 @@ def test_bench_streams_against_the_server_and_as_local_processes(server: Server,
             assert 0 < r["p50_ms"] <= r["p99_ms"] < 1000
     server_rounds = report["rounds"]["server"]
     assert all(r["server_executions"] >= 10 and r["mean_batch"] >= 1.0 for r in server_rounds)
+    assert all(0 < r["server_ms_per_window"] < 1000 and 0 < r["server_busy"] < 1 for r in server_rounds)
     assert "p99 local/server" in (tmp_path / "s.md").read_text()
     assert "the most streams with p99 under the 250 ms hop" in proc.stdout
 

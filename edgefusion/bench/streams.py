@@ -9,8 +9,9 @@ same seconds. Every hop is inferred (no VAD): the load a server must take when e
 Per round: decision latency (hop start to event, the pipeline's ``total``) pooled over the
 streams' hops, p50 and p99, and the worst stream's p99; windows answered per second; skipped
 hops (a hop overran by the one before) and lost hops (the server did not answer). For a server,
-the batches it formed, from its own statistics (``/v2/models/NAME/stats``): executions, windows
-and the mean batch.
+from its own statistics (``/v2/models/NAME/stats``): the batches it formed (executions, windows,
+the mean batch) and the model's execution time per window, which falls as batches grow: the
+batching gain, apart from the clients sharing the machine.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def run_round(s: StreamsSettings, n: int) -> dict[str, Any]:
         raise EdgefusionError(f"{n} streams: {errors[0] if errors else f'only {len(got)} of {n} streams reported'}")
     row = _pooled(n, got, s.seconds)
     if before is not None:
-        row.update(_batches(before, server_stats(s)))
+        row.update(_batches(before, server_stats(s), s.seconds))
     return row
 
 
@@ -141,22 +142,28 @@ def server_stats(s: StreamsSettings) -> dict[str, Any]:
     finally:
         client.close()
     model = stats["model_stats"][0]
-    sizes = {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in model.get("batch_stats", [])}
+    batches = model.get("batch_stats", [])
     return {
         "windows": int(model.get("inference_count", 0)),
         "executions": int(model.get("execution_count", 0)),
-        "sizes": sizes,
+        "sizes": {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in batches},
+        # the model's own time (for PyTriton, the trip to the bound function and back), ns
+        "compute_ns": sum(int(b["compute_infer"]["ns"]) for b in batches),
     }
 
 
-def _batches(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def _batches(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """What the server did in a round: executions, the mean batch, its busy share, its time a window."""
     windows = after["windows"] - before["windows"]
     executions = after["executions"] - before["executions"]
     sizes = {k: v - before["sizes"].get(k, 0) for k, v in after["sizes"].items()}
+    compute_ms = (after["compute_ns"] - before["compute_ns"]) / 1e6
     return {
         "server_executions": executions,
         "mean_batch": windows / executions if executions else 0.0,
         "max_batch": max((k for k, v in sizes.items() if v > 0), default=0),
+        "server_busy": compute_ms / 1e3 / seconds,  # share of the round the model was executing
+        "server_ms_per_window": compute_ms / windows if windows else 0.0,
     }
 
 

@@ -121,7 +121,8 @@ def run(s: StreamsBenchSettings, err: Console, out: Console) -> dict[str, Any]:
 # (key, title, decimals) per side: only a server forms batches and loses hops
 COLUMNS = {
     "server": (("p50_ms", "server p50", 1), ("p99_ms", "p99", 1), ("windows_per_s", "win/s", 1),
-               ("mean_batch", "batch", 2), ("skipped", "skip", 0), ("lost", "lost", 0)),
+               ("mean_batch", "batch", 2), ("server_ms_per_window", "ms/win", 2), ("skipped", "skip", 0),
+               ("lost", "lost", 0)),
     "local": (("p50_ms", "local p50", 1), ("p99_ms", "p99", 1), ("windows_per_s", "win/s", 1), ("skipped", "skip", 0)),
 }  # fmt: skip
 
@@ -160,8 +161,8 @@ def table(report: dict[str, Any]) -> Table:
     header, body = _lines(report)
     t = Table(
         title=f"decision latency per hop (ms), {report['hop_s'] * 1e3:.0f} ms hop, {report['seconds']:g} s a round",
-        caption="win/s: windows decided per second; batch: mean windows per server execution; skip: hops overrun; "
-        "lost: hops the server did not answer",
+        caption="win/s: windows decided per second; batch: mean windows per server execution; ms/win: the "
+        "server's execution time per window; skip: hops overrun; lost: hops the server did not answer",
     )
     for h in header:
         t.add_column(h, justify="right")
