@@ -259,7 +259,10 @@ def serve(
     max_batch: Annotated[int, typer.Option(help="Largest batch Triton forms from waiting requests.")] = 32,
     preferred: PreferredOpt = None,
     max_queue_delay: QueueDelayOpt = 2000,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for the runner.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for each runner.")] = None,
+    instances: Annotated[
+        int, typer.Option(help="Model instances, each its own runner, executing batches side by side.")
+    ] = 1,
     backend: Annotated[str | None, typer.Option(help="onnxruntime or tensorrt \\[default: from the artifact].")] = None,
 ) -> None:
     """Serve an artifact from a real Triton Inference Server (PyTriton) over gRPC and HTTP until Ctrl-C.
@@ -277,7 +280,7 @@ def serve(
     settings = ServeSettings(
         artifact=artifact, name=name, host=host, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
         max_batch=max_batch, preferred=int_list(preferred, "--preferred"),
-        max_queue_delay_us=max_queue_delay, threads=threads, backend=backend,
+        max_queue_delay_us=max_queue_delay, threads=threads, instances=instances, backend=backend,
     )  # fmt: skip
     verb.run(settings, sys.argv[1:], lambda line: err.print(line, highlight=False, soft_wrap=True))
 

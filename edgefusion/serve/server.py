@@ -13,6 +13,7 @@ client that holds the same artifact (``RemoteRunner``) can check it is talking t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -48,7 +49,8 @@ class ServeSettings:
     max_batch: int = DEFAULT_MAX_BATCH
     preferred: tuple[int, ...] = ()
     max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
-    threads: int | None = None  # the runner's intra-op threads [default: ONNX Runtime's]
+    threads: int | None = None  # each runner's intra-op threads [default: ONNX Runtime's]
+    instances: int = 1  # model instances, each a runner of its own, executing batches side by side
     backend: str | None = None
 
     @property
@@ -58,6 +60,8 @@ class ServeSettings:
 
 def check(s: ServeSettings) -> None:
     """Refuse, in one line, settings Triton would fail on later."""
+    if s.instances < 1:
+        raise EdgefusionError(f"--instances must be at least 1, got {s.instances}")
     if s.max_batch < 1:
         raise EdgefusionError(f"--max-batch must be at least 1, got {s.max_batch}")
     if any(p < 1 or p > s.max_batch for p in s.preferred):
@@ -84,15 +88,15 @@ def _check_free(host: str, port: int, option: str) -> None:
             raise EdgefusionError(f"{option} {port}: {problem}; choose another") from None
 
 
-def infer_function(runner: Runner) -> Callable[[list[Any]], list[dict[str, np.ndarray]]]:
+def infer_function(
+    runner: Runner, sizes: dict[int, int], lock: threading.Lock
+) -> Callable[[list[Any]], list[dict[str, np.ndarray]]]:
     """The function Triton calls with the requests it batched: one runner call for all their rows.
 
     A request may leave out an optional input (``OPTIONAL``: no face, so no video; unadapted, so
     no shift): its rows get zeros, as a local runner gives them. The function counts the batch
-    sizes it was given (``sizes``, rows per call) for the summary at shutdown."""
+    sizes it was given in ``sizes`` (rows per call, shared by the instances under ``lock``)."""
     specs = [t for t in runner.meta.contract if t["io"] == "in"]
-    sizes: dict[int, int] = {}
-    lock = threading.Lock()
 
     def infer(requests: list[Any]) -> list[dict[str, np.ndarray]]:
         rows = [len(r["audio"]) for r in requests]
@@ -107,7 +111,6 @@ def infer_function(runner: Runner) -> Callable[[list[Any]], list[dict[str, np.nd
         bounds = np.cumsum([0, *rows])
         return [{k: v[lo:hi] for k, v in out.items()} for lo, hi in itertools.pairwise(bounds)]
 
-    infer.sizes = sizes  # type: ignore[attr-defined]
     return infer
 
 
@@ -134,7 +137,8 @@ def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
         # idle intra-op threads must not busy-wait: they would take the cores Triton's own threads
         # (and clients on the same machine) need between calls
         options["spin"] = False
-    runner = open_runner(s.artifact, s.backend, **options)
+    runners = [open_runner(s.artifact, s.backend, **options) for _ in range(s.instances)]
+    runner = runners[0]
     config = TritonConfig(
         http_address=s.host,
         http_port=s.http_port,
@@ -153,15 +157,17 @@ def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
             f"{s.artifact.name} has a fixed batch of {runner.meta.batch}: Triton still batches requests, and the "
             "runner runs them in turn; `edgefusion export --dynamic-batch` gives a graph that computes them at once"
         )
-    with runner:
-        infer = infer_function(runner)
+    sizes: dict[int, int] = {}
+    with contextlib.ExitStack() as active:
+        lock = threading.Lock()
+        infers = [infer_function(active.enter_context(r), sizes, lock) for r in runners]  # an instance each
         # PyTriton keeps the endpoints that change the server behind a token of its own; the per-model
         # statistics only report, and `bench --streams` reads the batches formed from them
         security = TritonSecurityConfig(restricted_endpoints=list(RESTRICTED))
         with Triton(config=config, security_config=security) as triton:
             triton.bind(
                 model_name=s.model_name,
-                infer_func=infer,
+                infer_func=infers,
                 inputs=inputs,
                 outputs=outputs,
                 config=ModelConfig(max_batch_size=s.max_batch, batcher=batcher),
@@ -169,12 +175,13 @@ def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
             )
             triton.run()  # starts the server and loads the model; returns once it is ready
             say(
-                f"serving {s.artifact.name} as model {s.model_name!r} ({runner.description}, batches up to "
-                f"{s.max_batch}, queue delay {s.max_queue_delay_us} µs): grpc://{_shown(s.host)}:{s.grpc_port}, "
-                f"http://{_shown(s.host)}:{s.http_port} (ready: /v2/health/ready); Ctrl-C stops"
+                f"serving {s.artifact.name} as model {s.model_name!r} ({runner.description} x{s.instances}, "
+                f"batches up to {s.max_batch}, queue delay {s.max_queue_delay_us} µs): "
+                f"grpc://{_shown(s.host)}:{s.grpc_port}, http://{_shown(s.host)}:{s.http_port} "
+                "(ready: /v2/health/ready); Ctrl-C stops"
             )
             _wait(triton)
-    return dict(sorted(infer.sizes.items()))  # type: ignore[attr-defined]
+    return dict(sorted(sizes.items()))
 
 
 def _shown(host: str) -> str:
