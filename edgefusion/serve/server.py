@@ -192,14 +192,16 @@ def _wait(triton: Any) -> None:
     """Until Ctrl-C, SIGTERM or the server dies; the ``with`` around it stops the server cleanly."""
     import signal
 
+    # Ctrl-C reaches tritonserver too (one process group), which starts shutting down at once; a
+    # handler of our own records the request before the loop can see the server gone (a
+    # KeyboardInterrupt could land inside PyTriton's own checks and be lost there)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.is_set() and triton.is_alive():
             stop.wait(0.5)
-    except KeyboardInterrupt:  # Ctrl-C reaches tritonserver too (one process group): it may be gone already
-        stop.set()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not stop.is_set():
         raise EdgefusionError("the Triton server stopped on its own (see the lines above)")
