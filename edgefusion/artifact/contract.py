@@ -21,6 +21,10 @@ SHIFT_INPUT = "audio_shift"  # the speaker-adaptation input of an artifact that 
 EMBEDDING_OUTPUT = "audio_embedding"  # and its output
 GRAPH_INPUTS = (*INPUTS, SHIFT_INPUT)  # what `edgefusion export` writes
 GRAPH_OUTPUTS = (*OUTPUTS, EMBEDDING_OUTPUT)
+# the contract's dtypes as Triton names them (KServe v2 datatypes; model_config.proto adds TYPE_)
+TRITON_DATATYPES = {"float32": "FP32", "float16": "FP16", "uint8": "UINT8", "int64": "INT64"}
+# how long a request may wait in Triton's queue for others to batch with: 2 ms, under 1% of a 250 ms hop
+DEFAULT_QUEUE_DELAY_US = 2000
 
 
 

@@ -25,16 +25,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgefusion.artifact.contract import DEFAULT_QUEUE_DELAY_US, TRITON_DATATYPES
 from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.errors import EdgefusionError, located, require_writable
 
 # contract dtype -> Triton's DataType (model_config.proto)
-TRITON_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8", "int64": "TYPE_INT64"}
+TRITON_TYPES = {dtype: f"TYPE_{name}" for dtype, name in TRITON_DATATYPES.items()}
 # artifact suffix -> (Triton platform, file name in the version folder)
 PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".engine": ("tensorrt_plan", "model.plan")}
 PLATFORMS[".plan"] = PLATFORMS[".engine"]
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
-DEFAULT_MAX_QUEUE_DELAY_US = 2000  # a request waits at most 2 ms for others (an eighth of a 250 ms hop's budget)
 
 
 class TritonRepoError(EdgefusionError):
@@ -49,7 +49,7 @@ class TritonSettings:
     version: int = 1
     max_batch: int | None = None  # None: the artifact's own largest batch (dynamic ONNX: 16)
     preferred: tuple[int, ...] = ()  # preferred batch sizes; () lets Triton form any size
-    max_queue_delay_us: int = DEFAULT_MAX_QUEUE_DELAY_US
+    max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
     instances: tuple[tuple[str, int], ...] = (("cpu", 1),)  # (kind, count) groups
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgefusion.artifact.contract import TRITON_DATATYPES
 from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.errors import EdgefusionError
 from edgefusion.runtime.runner import Runner, RunnerError, ServerUnavailable, open_runner
@@ -30,7 +31,6 @@ DEFAULT_GRPC_PORT = 8001
 RECONNECT_MS = 1000  # the longest the gRPC channel waits between tries to reach a server that went away
 DEFAULT_TIMEOUT = 1.0  # seconds a request may take before its hop counts as lost
 MAX_MESSAGE = 64 * 1024 * 1024  # gRPC's default 4 MB would stop a large batch of video windows
-TRITON_DTYPES = {"float32": "FP32", "uint8": "UINT8", "float16": "FP16", "int64": "INT64"}
 URI_HELP = "give grpc://HOST:PORT, e.g. grpc://localhost:8001"
 
 
@@ -202,7 +202,7 @@ class RemoteRunner(Runner):
         theirs = {t["name"]: (t["datatype"], [int(d) for d in t["shape"]]) for t in tensors}
         for spec in self.meta.contract:
             name, dims = spec["name"], list(spec["shape"][1:])
-            want = f"{spec['name']} {TRITON_DTYPES.get(spec['dtype'], spec['dtype'])} {dims}"
+            want = f"{spec['name']} {TRITON_DATATYPES.get(spec['dtype'], spec['dtype'])} {dims}"
             if name not in theirs:
                 raise RunnerError(
                     f"{self.server}: model {self.model!r} lacks {spec['io']}put {name}: it was not served from "
@@ -214,7 +214,7 @@ class RemoteRunner(Runner):
             elif shape:  # the batch dim is part of an unbatched model's shape
                 self.fixed_batch = max(1, shape[0])
                 shape = shape[1:]
-            if dtype != TRITON_DTYPES.get(spec["dtype"]) or shape != dims:
+            if dtype != TRITON_DATATYPES.get(spec["dtype"]) or shape != dims:
                 raise RunnerError(
                     f"{self.server}: model {self.model!r} has {name} {dtype} {shape}, {self.path.name} has {want}: "
                     "the server runs another model (serve this artifact, or run with the one served)"
@@ -247,7 +247,7 @@ class RemoteRunner(Runner):
             feed = {k: v for k, v in feed.items() if k != "video"}  # no face in any row: the server fills zeros
         inputs = []
         for name, x in feed.items():
-            tensor = grpcclient.InferInput(name, list(x.shape), TRITON_DTYPES[str(x.dtype)])
+            tensor = grpcclient.InferInput(name, list(x.shape), TRITON_DATATYPES[str(x.dtype)])
             tensor.set_data_from_numpy(np.ascontiguousarray(x))
             inputs.append(tensor)
         outputs = [grpcclient.InferRequestedOutput(name) for name in self.outputs]

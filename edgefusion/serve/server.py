@@ -23,13 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from edgefusion.artifact.contract import SHIFT_INPUT
+from edgefusion.artifact.contract import DEFAULT_QUEUE_DELAY_US, SHIFT_INPUT
 from edgefusion.errors import EdgefusionError
 from edgefusion.runtime.remote_runner import model_name_for
 from edgefusion.runtime.runner import Runner, backend_for, open_runner
 
 DEFAULT_MAX_BATCH = 32
-DEFAULT_QUEUE_DELAY_US = 2000  # a request waits at most 2 ms for others: 1 % of a 250 ms hop
 RESTRICTED = ("shared-memory", "model-repository", "trace", "logging")  # PyTriton's defaults, less statistics
 # inputs a request may leave out, zeros in their place: video without a face (150 KB a window not
 # sent), the speaker shift when unadapted
