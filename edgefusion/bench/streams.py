@@ -17,6 +17,7 @@ batching gain, apart from the clients sharing the machine.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def run_round(s: StreamsSettings, n: int) -> dict[str, Any]:
     while len(got) < n and time.monotonic() < deadline:
         try:
             got.append(results.get(timeout=1.0))
-        except Exception:  # queue.Empty: keep waiting while the streams run
+        except queue.Empty:  # keep waiting while the streams run
             if not any(p.is_alive() for p in procs) and results.empty():
                 break
     for p in procs:

@@ -20,6 +20,7 @@ from edgefusion.atomic import write_text_atomic
 from edgefusion.bench.machine import describe_machine
 from edgefusion.bench.streams import StreamsSettings, largest_within, run_round
 from edgefusion.config import LIVE_HOP
+from edgefusion.data.audio import duration_seconds
 from edgefusion.errors import EdgefusionError, located
 from edgefusion.outputs import check_outputs
 from edgefusion.runtime.remote_runner import RemoteRunner, check_server
@@ -64,20 +65,11 @@ def check(s: StreamsBenchSettings) -> tuple[Path, Path]:
     return artifact, clip
 
 
-def _seconds(clip: Path) -> float:
-    import soundfile as sf
-
-    try:
-        return float(sf.info(str(clip)).duration)
-    except Exception as e:  # libsndfile's own error types
-        raise EdgefusionError(located(clip, f"cannot read it as audio: {' '.join(str(e).split())}")) from None
-
-
 def run(s: StreamsBenchSettings, err: Console, out: Console) -> dict[str, Any]:
     """Every round to the server and as local processes; print the table, write the reports."""
     artifact, clip = check(s)
     server = check_server(s.server, None, False, 0.0)
-    length = _seconds(clip)
+    length = duration_seconds(clip)  # from the header; a missing or unreadable clip is a one-line error
     seconds = s.seconds or length
     if seconds > length + 1e-6:
         raise EdgefusionError(located(clip, f"is {length:.1f} s long: --stream-seconds {seconds:g} would outrun it"))
