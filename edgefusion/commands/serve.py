@@ -17,6 +17,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from edgefusion.errors import EdgefusionError, located
+from edgefusion.serve.server import ServeSettings, check, serve
 
 SERVE_ENV = ".venv-serve"
 PYTHON_VAR = "EDGEFUSION_SERVE_PYTHON"  # a serving interpreter elsewhere
@@ -48,11 +49,8 @@ def hand_over(argv: list[str]) -> None:
     os.execv(str(python), [str(python), "-m", "edgefusion", *argv])
 
 
-def run(settings: object, argv: list[str], say: Callable[[str], None]) -> None:
-    """Serve ``settings`` (a ``ServeSettings``) here, or in the serving environment."""
-    from edgefusion.serve.server import ServeSettings, check, serve
-
-    assert isinstance(settings, ServeSettings)
+def run(settings: ServeSettings, argv: list[str], say: Callable[[str], None]) -> None:
+    """Check ``settings``, then serve them here, or hand over to the serving environment (which checks again)."""
     if not settings.artifact.is_file():
         raise EdgefusionError(located(settings.artifact, "no such file"))
     check(settings)

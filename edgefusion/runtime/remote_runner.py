@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from edgefusion.artifact.contract import TRITON_DATATYPES
 from edgefusion.artifact.metadata import ArtifactMeta
 from edgefusion.errors import EdgefusionError
 from edgefusion.runtime.runner import Runner, RunnerError, ServerUnavailable, open_runner
+
+if TYPE_CHECKING:
+    from tritonclient.utils import InferenceServerException
 
 SCHEMES = ("grpc",)
 DEFAULT_GRPC_PORT = 8001
@@ -83,9 +86,9 @@ def model_name_for(path: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem) or "model"
 
 
-def _first_line(e: BaseException) -> str:
-    text = getattr(e, "message", lambda: None)() if callable(getattr(e, "message", None)) else None
-    return " ".join(str(text or e).split()) or type(e).__name__
+def _first_line(e: InferenceServerException) -> str:
+    """tritonclient's message without its status prefix, on one line."""
+    return " ".join((e.message() or str(e)).split()) or type(e).__name__
 
 
 class RemoteRunner(Runner):

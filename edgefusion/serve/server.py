@@ -126,11 +126,10 @@ def tensors(runner: Runner) -> tuple[list[Any], list[Any]]:
 
 
 def serve(s: ServeSettings, say: Callable[[str], None]) -> dict[int, int]:
-    """Serve until Ctrl-C (or SIGTERM); return the batch sizes Triton formed, {size: executions}."""
+    """Serve ``s`` (``check`` passed it) until Ctrl-C or SIGTERM; return the batch sizes formed, {size: count}."""
     from pytriton.model_config import DynamicBatcher, ModelConfig
     from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
-    check(s)
     options: dict[str, Any] = {"threads": s.threads} if s.threads else {}
     if backend_for(s.artifact, s.backend) == "onnxruntime":
         # idle intra-op threads must not busy-wait: they would take the cores Triton's own threads
